@@ -1,0 +1,412 @@
+//! The DNS side of the message: which queries dnssink answers, and the answer it builds.
+//!
+//! The answer keeps the query's ID, RD bit and question section byte for byte (so the case of
+//! the name the client sent, DNS 0x20, comes back as sent). Whatever followed the question is
+//! replaced by the [`Answer::tail`]: an answer record, or an SOA in the authority section for a
+//! negative answer, and an OPT record when the query had one.
+
+use crate::{Packet, config::Config, config::response, csum::Sum, name::Name};
+
+pub const HEADER_LEN: usize = 12;
+pub const TYPE_A: u16 = 1;
+pub const TYPE_SOA: u16 = 6;
+pub const TYPE_AAAA: u16 = 28;
+pub const TYPE_OPT: u16 = 41;
+pub const CLASS_IN: u16 = 1;
+/// The UDP payload size advertised in answers (the DNS flag day 2020 value).
+pub const EDNS_UDP_SIZE: u16 = 1232;
+pub const RCODE_NOERROR: u8 = 0;
+pub const RCODE_NXDOMAIN: u8 = 3;
+pub const RCODE_REFUSED: u8 = 5;
+/// Length of an OPT record with no options.
+pub const OPT_LEN: usize = 11;
+/// Room for the longest tail: an SOA record (50 bytes) and an OPT record (11).
+pub const TAIL_MAX: usize = 64;
+/// The SOA's MNAME: `dnssink.invalid.` (RFC 6761: never resolves).
+const SOA_MNAME: &[u8; 17] = b"\x07dnssink\x07invalid\x00";
+/// Offset of the question name in the message, as a compression pointer.
+const PTR_QNAME: u16 = 0xC000 | HEADER_LEN as u16;
+
+const FLAG_QR: u16 = 0x8000;
+const MASK_OPCODE: u16 = 0x7800;
+const FLAG_TC: u16 = 0x0200;
+const FLAG_RD: u16 = 0x0100;
+const FLAG_RA: u16 = 0x0080;
+
+/// The fields of a query header that the answer needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Query {
+    pub id: u16,
+    pub flags: u16,
+    pub arcount: u16,
+}
+
+/// Accepts a plain query: QR=0, OPCODE=0, TC=0, one question, no answers or authority, and
+/// at most one additional record (an OPT).
+#[inline(always)]
+pub fn check_header(h: &[u8; HEADER_LEN]) -> Option<Query> {
+    let word = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
+    let flags = word(2);
+    let (qd, an, ns, ar) = (word(4), word(6), word(8), word(10));
+    if flags & (FLAG_QR | MASK_OPCODE | FLAG_TC) != 0 || qd != 1 || an != 0 || ns != 0 || ar > 1 {
+        return None;
+    }
+    Some(Query {
+        id: word(0),
+        flags,
+        arcount: ar,
+    })
+}
+
+/// Checks what follows the question, from `off` to the end of the message at `end`: nothing,
+/// or one OPT record of EDNS version 0. Returns whether the query had EDNS.
+#[inline(always)]
+pub fn check_additional<P: Packet + ?Sized>(
+    pkt: &P,
+    off: usize,
+    end: usize,
+    arcount: u16,
+) -> Option<bool> {
+    if arcount == 0 {
+        return if off == end { Some(false) } else { None };
+    }
+    let b = |i: usize| pkt.byte(off + i);
+    let root = b(0)?;
+    let rtype = u16::from_be_bytes([b(1)?, b(2)?]);
+    let version = b(6)?;
+    let rdlen = u16::from_be_bytes([b(9)?, b(10)?]) as usize;
+    if root != 0 || rtype != TYPE_OPT || version != 0 || off + OPT_LEN + rdlen != end {
+        return None;
+    }
+    Some(true)
+}
+
+/// The header and the records that follow the question in an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub header: [u8; HEADER_LEN],
+    /// The records after the question; bytes past `len` are zero.
+    pub tail: [u8; TAIL_MAX],
+    pub len: usize,
+}
+
+struct Writer {
+    buf: [u8; TAIL_MAX],
+    n: usize,
+}
+
+impl Writer {
+    #[inline(always)]
+    fn u8(&mut self, v: u8) {
+        self.buf[self.n & (TAIL_MAX - 1)] = v;
+        self.n += 1;
+    }
+    #[inline(always)]
+    fn u16(&mut self, v: u16) {
+        let [a, b] = v.to_be_bytes();
+        self.u8(a);
+        self.u8(b);
+    }
+    #[inline(always)]
+    fn u32(&mut self, v: u32) {
+        self.u16((v >> 16) as u16);
+        self.u16(v as u16);
+    }
+    #[inline(always)]
+    fn bytes<const N: usize>(&mut self, v: &[u8; N]) {
+        let mut i = 0;
+        while i < N {
+            self.u8(v[i]);
+            i += 1;
+        }
+    }
+    /// A record owned by the question name, up to its RDATA.
+    #[inline(always)]
+    fn rr(&mut self, rtype: u16, ttl: u32, rdlen: u16) {
+        self.u16(PTR_QNAME);
+        self.u16(rtype);
+        self.u16(CLASS_IN);
+        self.u32(ttl);
+        self.u16(rdlen);
+    }
+    #[inline(always)]
+    fn soa(&mut self, ttl: u32) {
+        self.rr(TYPE_SOA, ttl, SOA_MNAME.len() as u16 + 1 + 20);
+        self.bytes(SOA_MNAME);
+        self.u8(0); // RNAME: the root
+        self.u32(1); // serial
+        self.u32(3600); // refresh
+        self.u32(600); // retry
+        self.u32(86400); // expire
+        self.u32(ttl); // minimum: the negative-caching TTL (RFC 2308)
+    }
+}
+
+/// Builds the answer to a blocked query of type `qtype`.
+#[inline(always)]
+pub fn build(cfg: &Config, q: &Query, qtype: u16, edns: bool) -> Answer {
+    let mut w = Writer {
+        buf: [0; TAIL_MAX],
+        n: 0,
+    };
+    let (mut an, mut ns) = (0u16, 0u16);
+    let ttl = cfg.ttl;
+    let rcode = match cfg.response {
+        response::NXDOMAIN => {
+            w.soa(ttl);
+            ns = 1;
+            RCODE_NXDOMAIN
+        }
+        response::REFUSED => RCODE_REFUSED,
+        response::ADDRESS if qtype == TYPE_A && cfg.has_v4 != 0 => {
+            w.rr(TYPE_A, ttl, 4);
+            w.bytes(&cfg.v4);
+            an = 1;
+            RCODE_NOERROR
+        }
+        response::ADDRESS if qtype == TYPE_AAAA && cfg.has_v6 != 0 => {
+            w.rr(TYPE_AAAA, ttl, 16);
+            w.bytes(&cfg.v6);
+            an = 1;
+            RCODE_NOERROR
+        }
+        // NODATA, and the types and families an address answer does not cover.
+        _ => {
+            w.soa(ttl);
+            ns = 1;
+            RCODE_NOERROR
+        }
+    };
+    if edns {
+        w.u8(0);
+        w.u16(TYPE_OPT);
+        w.u16(EDNS_UDP_SIZE);
+        w.u32(0);
+        w.u16(0);
+    }
+    let flags = FLAG_QR | (q.flags & FLAG_RD) | FLAG_RA | rcode as u16;
+    let mut header = [0u8; HEADER_LEN];
+    for (i, v) in [q.id, flags, 1, an, ns, edns as u16].into_iter().enumerate() {
+        header[2 * i..2 * i + 2].copy_from_slice(&v.to_be_bytes());
+    }
+    Answer {
+        header,
+        tail: w.buf,
+        len: w.n,
+    }
+}
+
+impl Answer {
+    /// Length of the DNS message.
+    #[inline(always)]
+    pub const fn message_len(&self, name: &Name) -> usize {
+        HEADER_LEN + name.wire_len + 4 + self.len
+    }
+
+    /// The answer's UDP checksum. `addrs` holds the sum of the source and destination addresses
+    /// and ports (unchanged by swapping them); the rest is summed from the answer itself and
+    /// from the name walk, which was done at UDP position 8 + [`HEADER_LEN`].
+    #[inline(always)]
+    pub fn udp_checksum(&self, mut addrs: Sum, name: &Name, qtype: u16, qclass: u16) -> u16 {
+        let udp_len = (8 + self.message_len(name)) as u16;
+        addrs.add_u16(17); // pseudo-header protocol
+        addrs.add_u16(udp_len); // pseudo-header length
+        addrs.add_u16(udp_len); // UDP header length
+        addrs.add_bytes(&self.header, 8);
+        addrs.add_partial(name.csum);
+        let q = 8 + HEADER_LEN + name.wire_len;
+        addrs.add_bytes(&qtype.to_be_bytes(), q);
+        addrs.add_bytes(&qclass.to_be_bytes(), q + 2);
+        // Bytes past `len` are zero: summing the whole buffer keeps the loop bound constant.
+        addrs.add_bytes(&self.tail, q + 4);
+        addrs.udp()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::{string::ToString, vec::Vec};
+
+    use hickory_proto::{
+        op::{Message, MessageType, OpCode, ResponseCode},
+        rr::{RData, RecordType},
+    };
+
+    use super::*;
+    use crate::name::{LABEL_SLOTS, walk};
+
+    /// A query as a client sends it, built with hickory.
+    fn query(name: &str, qtype: RecordType, edns: bool) -> Vec<u8> {
+        use hickory_proto::{
+            op::{Edns, Query as Q},
+            rr::Name as HName,
+        };
+        let mut m = Message::new();
+        m.set_id(0xbeef)
+            .set_recursion_desired(true)
+            .add_query(Q::query(HName::from_ascii(name).unwrap(), qtype));
+        if edns {
+            m.set_edns(Edns::new());
+        }
+        m.to_vec().unwrap()
+    }
+
+    /// Runs the whole pipeline on a message: header, name, additional, answer.
+    fn answer(msg: &[u8], cfg: &Config) -> Message {
+        let q = check_header(msg[..12].try_into().unwrap()).expect("a query");
+        let mut hashes = [0u64; LABEL_SLOTS];
+        let name = walk(msg, 12, 20, &mut hashes).unwrap();
+        let qoff = 12 + name.wire_len;
+        let qtype = u16::from_be_bytes([msg[qoff], msg[qoff + 1]]);
+        let edns = check_additional(msg, qoff + 4, msg.len(), q.arcount).unwrap();
+        let a = build(cfg, &q, qtype, edns);
+        let mut out = Vec::from(&a.header[..]);
+        out.extend_from_slice(&msg[12..qoff + 4]);
+        out.extend_from_slice(&a.tail[..a.len]);
+        assert_eq!(out.len(), a.message_len(&name));
+        assert!(a.tail[a.len..].iter().all(|&b| b == 0));
+        Message::from_vec(&out).expect("hickory parses the answer")
+    }
+
+    fn address_cfg() -> Config {
+        let mut c = Config::new(response::ADDRESS, 300);
+        c.has_v4 = 1;
+        c.v4 = [198, 18, 0, 10];
+        c.has_v6 = 1;
+        c.v6 = "2001:db8::10".parse::<std::net::Ipv6Addr>().unwrap().octets();
+        c
+    }
+
+    #[test]
+    fn nxdomain_with_soa_and_edns() {
+        let q = query("Ads.Example.com.", RecordType::A, true);
+        let m = answer(&q, &Config::default());
+        assert_eq!(m.id(), 0xbeef);
+        assert_eq!(m.message_type(), MessageType::Response);
+        assert_eq!(m.op_code(), OpCode::Query);
+        assert!(m.recursion_desired() && m.recursion_available());
+        assert_eq!(m.response_code(), ResponseCode::NXDomain);
+        assert_eq!(m.queries()[0].name().to_string(), "Ads.Example.com.");
+        assert!(m.answers().is_empty());
+        let soa = &m.name_servers()[0];
+        assert_eq!(soa.record_type(), RecordType::SOA);
+        assert_eq!(soa.ttl(), 10);
+        let RData::SOA(s) = soa.data() else { panic!() };
+        assert_eq!(s.minimum(), 10);
+        let edns = m.extensions().as_ref().expect("an OPT record");
+        assert_eq!(edns.max_payload(), EDNS_UDP_SIZE);
+    }
+
+    #[test]
+    fn nodata_and_refused() {
+        let q = query("x.test.", RecordType::AAAA, false);
+        let m = answer(&q, &Config::new(response::NODATA, 60));
+        assert_eq!(m.response_code(), ResponseCode::NoError);
+        assert!(m.answers().is_empty());
+        assert_eq!(m.name_servers()[0].ttl(), 60);
+        assert!(m.extensions().is_none());
+        let m = answer(&q, &Config::new(response::REFUSED, 60));
+        assert_eq!(m.response_code(), ResponseCode::Refused);
+        assert!(m.answers().is_empty() && m.name_servers().is_empty());
+    }
+
+    #[test]
+    fn address_answers_a_and_aaaa_and_nodata_for_the_rest() {
+        let cfg = address_cfg();
+        let m = answer(&query("a.test.", RecordType::A, true), &cfg);
+        assert_eq!(m.answers()[0].data(), &RData::A("198.18.0.10".parse().unwrap()));
+        assert_eq!(m.answers()[0].ttl(), 300);
+        let m = answer(&query("a.test.", RecordType::AAAA, false), &cfg);
+        assert_eq!(
+            m.answers()[0].data(),
+            &RData::AAAA("2001:db8::10".parse().unwrap())
+        );
+        let m = answer(&query("a.test.", RecordType::HTTPS, true), &cfg);
+        assert_eq!(m.response_code(), ResponseCode::NoError);
+        assert!(m.answers().is_empty());
+        assert_eq!(m.name_servers()[0].record_type(), RecordType::SOA);
+        // Only an IPv4 block page: AAAA gets NODATA.
+        let mut v4 = cfg;
+        v4.has_v6 = 0;
+        let m = answer(&query("a.test.", RecordType::AAAA, false), &v4);
+        assert!(m.answers().is_empty());
+        assert_eq!(m.name_servers().len(), 1);
+    }
+
+    #[test]
+    fn longest_tail_fits() {
+        let q = Query {
+            id: 1,
+            flags: 0,
+            arcount: 1,
+        };
+        let a = build(&Config::default(), &q, TYPE_A, true);
+        assert_eq!(a.len, 50 + OPT_LEN);
+        assert!(a.len <= TAIL_MAX);
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_plain_query() {
+        let ok = query("a.test.", RecordType::A, true);
+        let hdr = |f: &dyn Fn(&mut [u8])| {
+            let mut h: [u8; 12] = ok[..12].try_into().unwrap();
+            f(&mut h);
+            check_header(&h)
+        };
+        assert!(hdr(&|_| {}).is_some());
+        assert!(hdr(&|h| h[2] |= 0x80).is_none()); // QR
+        assert!(hdr(&|h| h[2] |= 0x08).is_none()); // OPCODE 1
+        assert!(hdr(&|h| h[2] |= 0x02).is_none()); // TC
+        assert!(hdr(&|h| h[5] = 2).is_none()); // QDCOUNT
+        assert!(hdr(&|h| h[7] = 1).is_none()); // ANCOUNT
+        assert!(hdr(&|h| h[9] = 1).is_none()); // NSCOUNT
+        assert!(hdr(&|h| h[11] = 2).is_none()); // ARCOUNT
+    }
+
+    #[test]
+    fn additional_must_be_one_opt_that_ends_the_message() {
+        let q = query("a.test.", RecordType::A, true);
+        let off = q.len() - OPT_LEN;
+        assert_eq!(check_additional(&q[..], off, q.len(), 1), Some(true));
+        assert_eq!(check_additional(&q[..], off, q.len() + 1, 1), None);
+        let mut v1 = q.clone();
+        v1[off + 6] = 1; // EDNS version 1
+        assert_eq!(check_additional(&v1[..], off, q.len(), 1), None);
+        let mut not_opt = q.clone();
+        not_opt[off + 2] = 250; // TSIG
+        assert_eq!(check_additional(&not_opt[..], off, q.len(), 1), None);
+        assert_eq!(check_additional(&q[..], off, off, 0), Some(false));
+        assert_eq!(check_additional(&q[..], off, q.len(), 0), None);
+    }
+
+    #[test]
+    fn udp_checksum_matches_a_full_sum() {
+        let q = query("Odd.Length.Example.", RecordType::A, true);
+        let m = {
+            let qh = check_header(q[..12].try_into().unwrap()).unwrap();
+            let mut hashes = [0u64; LABEL_SLOTS];
+            let name = walk(&q[..], 12, 20, &mut hashes).unwrap();
+            let a = build(&address_cfg(), &qh, TYPE_A, true);
+            (name, a)
+        };
+        let (name, a) = m;
+        let mut addrs = Sum::new();
+        addrs.add_bytes(&[198, 18, 0, 2, 198, 18, 0, 1, 0x9c, 0x40, 0, 53], 0);
+        let c = a.udp_checksum(addrs, &name, TYPE_A, CLASS_IN);
+        // The datagram as it goes on the wire, summed from scratch with the checksum in place.
+        let msg_len = a.message_len(&name);
+        let mut dgram = Vec::from(&[0x9c, 0x40, 0, 53][..]);
+        dgram.extend_from_slice(&((8 + msg_len) as u16).to_be_bytes());
+        dgram.extend_from_slice(&c.to_be_bytes());
+        dgram.extend_from_slice(&a.header);
+        dgram.extend_from_slice(&q[12..12 + name.wire_len + 4]);
+        dgram.extend_from_slice(&a.tail[..a.len]);
+        let mut all = Sum::new();
+        all.add_bytes(&[198, 18, 0, 2, 198, 18, 0, 1], 0);
+        all.add_u16(17);
+        all.add_u16(dgram.len() as u16);
+        all.add_bytes(&dgram, 0);
+        assert_eq!(all.fold(), 0xffff);
+    }
+}

@@ -1,0 +1,51 @@
+//! Indices of the per-CPU `COUNTERS` array: what happened to each frame.
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident = $idx:expr, $label:expr;)*) => {
+        $($(#[$doc])* pub const $name: u32 = $idx;)*
+        /// Number of counters.
+        pub const COUNT: u32 = [$($idx),*].len() as u32;
+        /// Each counter's index and a stable, machine-friendly name.
+        pub const ALL: &[(u32, &str)] = &[$(($idx, $label)),*];
+    };
+}
+
+counters! {
+    /// Every frame the program saw.
+    FRAMES = 0, "frames";
+    /// UDP datagrams to port 53.
+    DNS = 1, "dns_queries";
+    /// Answered from an exact block rule.
+    ANSWERED_EXACT = 2, "answered_exact";
+    /// Answered from a subtree block rule.
+    ANSWERED_SUBTREE = 3, "answered_subtree";
+    /// A block rule matched, but an allow rule won.
+    ALLOWED = 4, "allowed";
+    /// A well-formed query that no rule matched: passed to the resolver.
+    PASSED = 5, "passed";
+    /// Not a plain query: QR, OPCODE, TC or the section counts.
+    NOT_QUERY = 6, "unparsed_not_query";
+    /// The frame ended early, or the IP and UDP lengths disagree.
+    TRUNCATED = 7, "unparsed_truncated";
+    /// A compression pointer in the question name.
+    COMPRESSED = 8, "unparsed_compressed";
+    /// A malformed name: reserved label types, too long, or the root.
+    BAD_NAME = 9, "unparsed_bad_name";
+    /// The additional record is not an OPT we understand, or bytes follow the message.
+    BAD_EDNS = 10, "unparsed_bad_edns";
+    /// An IPv4 fragment, or a QCLASS other than IN.
+    UNSUPPORTED = 11, "unparsed_unsupported";
+    /// The frame could not be grown for the answer.
+    TX_FAILED = 12, "tx_failed";
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn indices_are_dense() {
+        for (i, (idx, _)) in super::ALL.iter().enumerate() {
+            assert_eq!(*idx as usize, i);
+        }
+        assert_eq!(super::COUNT as usize, super::ALL.len());
+    }
+}

@@ -1,0 +1,39 @@
+//! The pure logic of dnssink, shared by the BPF program and userspace.
+//!
+//! The data path reads top to bottom: a frame's bytes ([`Packet`]) -> the DNS question
+//! ([`name::walk`]) -> the per-label hashes ([`hash`]) -> the rule lookup ([`rule::Verdict`])
+//! -> the answer ([`answer`]). Everything here is `no_std`, allocation-free and written with
+//! constant loop bounds so that the BPF verifier accepts it, and it is tested on the host.
+#![no_std]
+
+pub mod answer;
+pub mod config;
+pub mod counters;
+pub mod csum;
+pub mod hash;
+pub mod name;
+pub mod rule;
+
+/// Random access to the bytes of a frame. The BPF side implements it with its bounds-checked
+/// `ptr_at`; the host implements it for byte slices.
+pub trait Packet {
+    fn byte(&self, off: usize) -> Option<u8>;
+}
+
+impl Packet for [u8] {
+    #[inline(always)]
+    fn byte(&self, off: usize) -> Option<u8> {
+        self.get(off).copied()
+    }
+}
+
+/// Names of the BPF maps, shared so that userspace asks for exactly what the program declares.
+pub mod maps {
+    pub const RULES: &str = "RULES";
+    pub const CONFIG: &str = "CONFIG";
+    pub const COUNTERS: &str = "COUNTERS";
+    pub const SCRATCH: &str = "SCRATCH";
+}
+
+/// The name of the XDP program in the object file.
+pub const PROGRAM: &str = "dnssink";

@@ -1,0 +1,88 @@
+//! Rule encoding: what a rule-map entry means, and how the entries met on the way from the
+//! top-level domain to the full name decide the verdict.
+//!
+//! One map entry per name carries every kind of rule for that name as flag bits. A name is
+//! blocked when a block rule matches it (exactly, or by a subtree rule on the name or one of
+//! its parents) and no allow rule matches it in the same way. Allow beats block.
+
+/// Block this name only.
+pub const BLOCK_EXACT: u8 = 1 << 0;
+/// Block this name and every name below it.
+pub const BLOCK_SUBTREE: u8 = 1 << 1;
+/// Allow this name only.
+pub const ALLOW_EXACT: u8 = 1 << 2;
+/// Allow this name and every name below it.
+pub const ALLOW_SUBTREE: u8 = 1 << 3;
+
+/// What the lookups along a name found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    pub block: bool,
+    pub allow: bool,
+    /// The block came from a subtree rule (else from an exact one).
+    pub subtree: bool,
+}
+
+impl Verdict {
+    /// Takes the flags found for one suffix of the name; `whole` is true for the full name.
+    #[inline(always)]
+    pub fn visit(&mut self, flags: u8, whole: bool) {
+        if flags & BLOCK_SUBTREE != 0 {
+            self.block = true;
+            self.subtree = true;
+        }
+        if flags & ALLOW_SUBTREE != 0 {
+            self.allow = true;
+        }
+        if whole {
+            if flags & BLOCK_EXACT != 0 && !self.block {
+                self.block = true;
+            }
+            if flags & ALLOW_EXACT != 0 {
+                self.allow = true;
+            }
+        }
+    }
+
+    /// Whether the name gets the sinkhole answer.
+    #[inline(always)]
+    pub const fn blocked(&self) -> bool {
+        self.block && !self.allow
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(path: &[u8]) -> Verdict {
+        // `path` lists the flags from the top-level domain down to the full name.
+        let mut v = Verdict::default();
+        for (i, &f) in path.iter().enumerate() {
+            v.visit(f, i + 1 == path.len());
+        }
+        v
+    }
+
+    #[test]
+    fn exact_matches_only_the_name() {
+        assert!(verdict(&[0, 0, BLOCK_EXACT]).blocked());
+        assert!(!verdict(&[0, BLOCK_EXACT, 0]).blocked());
+    }
+
+    #[test]
+    fn subtree_matches_name_and_below() {
+        assert!(verdict(&[0, BLOCK_SUBTREE]).blocked());
+        let v = verdict(&[BLOCK_SUBTREE, 0, 0]);
+        assert!(v.blocked() && v.subtree);
+    }
+
+    #[test]
+    fn allow_beats_block() {
+        assert!(!verdict(&[0, BLOCK_SUBTREE, ALLOW_EXACT]).blocked());
+        assert!(!verdict(&[ALLOW_SUBTREE, BLOCK_SUBTREE, 0]).blocked());
+        assert!(!verdict(&[0, BLOCK_EXACT | ALLOW_EXACT]).blocked());
+        // An exact allow on a parent does not cover its children.
+        assert!(verdict(&[BLOCK_SUBTREE, ALLOW_EXACT, 0]).blocked());
+    }
+}

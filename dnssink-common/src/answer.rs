@@ -234,7 +234,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::name::{LABEL_SLOTS, walk};
+    use crate::name::{LabelHashes, walk};
 
     /// A query as a client sends it, built with hickory.
     fn query(name: &str, qtype: RecordType, edns: bool) -> Vec<u8> {
@@ -255,7 +255,7 @@ mod tests {
     /// Runs the whole pipeline on a message: header, name, additional, answer.
     fn answer(msg: &[u8], cfg: &Config) -> Message {
         let q = check_header(msg[..12].try_into().unwrap()).expect("a query");
-        let mut hashes = [0u64; LABEL_SLOTS];
+        let mut hashes = LabelHashes::default();
         let name = walk(msg, 12, 20, &mut hashes).unwrap();
         let qoff = 12 + name.wire_len;
         let qtype = u16::from_be_bytes([msg[qoff], msg[qoff + 1]]);
@@ -385,7 +385,7 @@ mod tests {
         let q = query("Odd.Length.Example.", RecordType::A, true);
         let m = {
             let qh = check_header(q[..12].try_into().unwrap()).unwrap();
-            let mut hashes = [0u64; LABEL_SLOTS];
+            let mut hashes = LabelHashes::default();
             let name = walk(&q[..], 12, 20, &mut hashes).unwrap();
             let a = build(&address_cfg(), &qh, TYPE_A, true);
             (name, a)

@@ -35,10 +35,40 @@ pub enum NameError {
 pub struct Name {
     /// Bytes on the wire, including the root label.
     pub wire_len: usize,
-    /// Number of labels, not counting the root.
-    pub labels: usize,
     /// Ones'-complement partial sum of the original bytes, as they sit in the UDP datagram.
     pub csum: u32,
+}
+
+/// Where the walker puts the hash of each label, left to right.
+///
+/// The walker keeps no label count of its own: in BPF a count held in a register is a value
+/// the verifier must track exactly, and it would verify the loop once per count. The BPF side
+/// keeps the count in map memory instead, which the verifier does not track.
+pub trait Labels {
+    fn push(&mut self, hash: u64);
+}
+
+/// Label hashes in an array, for the host.
+#[derive(Clone, Debug)]
+pub struct LabelHashes {
+    pub hashes: [u64; LABEL_SLOTS],
+    pub len: usize,
+}
+
+impl Default for LabelHashes {
+    fn default() -> Self {
+        LabelHashes {
+            hashes: [0; LABEL_SLOTS],
+            len: 0,
+        }
+    }
+}
+
+impl Labels for LabelHashes {
+    fn push(&mut self, hash: u64) {
+        self.hashes[self.len & (LABEL_SLOTS - 1)] = hash;
+        self.len += 1;
+    }
 }
 
 /// ASCII lower case; every other byte is kept as it is.
@@ -50,16 +80,15 @@ pub const fn fold(b: u8) -> u8 {
 /// Walks the name that starts at `start` in `pkt`.
 ///
 /// `udp_pos` is the offset of `start` from the beginning of the UDP header; it places each
-/// byte in its 16-bit word for the checksum. On success `hashes[0..labels]` holds the hash of
-/// each label, left to right.
+/// byte in its 16-bit word for the checksum. Each label's hash goes to `labels`, left to
+/// right.
 #[inline(always)]
-pub fn walk<P: Packet + ?Sized>(
+pub fn walk<P: Packet + ?Sized, L: Labels>(
     pkt: &P,
     start: usize,
     udp_pos: usize,
-    hashes: &mut [u64; LABEL_SLOTS],
+    labels: &mut L,
 ) -> Result<Name, NameError> {
-    let mut labels = 0usize;
     let mut left = 0u8; // bytes still to read in the current label
     let mut len = 0u8; // length of the current label
     let mut h = hash::LABEL_SEED;
@@ -73,12 +102,12 @@ pub fn walk<P: Packet + ?Sized>(
         sum += csum::word_part(b, udp_pos + i);
         if left == 0 {
             if b == 0 {
-                if labels == 0 {
+                // A zero first byte is the root name: no labels.
+                if i == 0 {
                     return Err(NameError::Root);
                 }
                 return Ok(Name {
                     wire_len: i + 1,
-                    labels,
                     csum: sum,
                 });
             }
@@ -94,8 +123,7 @@ pub fn walk<P: Packet + ?Sized>(
             h = hash::label_step(h, fold(b));
             left -= 1;
             if left == 0 {
-                hashes[labels & (LABEL_SLOTS - 1)] = hash::label_finish(h, len);
-                labels += 1;
+                labels.push(hash::label_finish(h, len));
             }
         }
         i += 1;
@@ -118,20 +146,20 @@ mod tests {
         out
     }
 
-    fn walk_str(name: &str) -> Result<(Name, [u64; LABEL_SLOTS]), NameError> {
+    fn walk_str(name: &str) -> Result<(Name, LabelHashes), NameError> {
         let w = wire(name);
-        let mut hashes = [0u64; LABEL_SLOTS];
-        walk(&w[..], 0, 0, &mut hashes).map(|n| (n, hashes))
+        let mut l = LabelHashes::default();
+        walk(&w[..], 0, 0, &mut l).map(|n| (n, l))
     }
 
     #[test]
     fn walks_labels_and_length() {
-        let (n, h) = walk_str("www.Example.COM").unwrap();
-        assert_eq!(n.labels, 3);
+        let (n, l) = walk_str("www.Example.COM").unwrap();
+        assert_eq!(l.len, 3);
         assert_eq!(n.wire_len, 17);
-        assert_eq!(h[0], hash::label("www"));
-        assert_eq!(h[1], hash::label("example"));
-        assert_eq!(h[2], hash::label("com"));
+        assert_eq!(l.hashes[0], hash::label("www"));
+        assert_eq!(l.hashes[1], hash::label("example"));
+        assert_eq!(l.hashes[2], hash::label("com"));
     }
 
     #[test]
@@ -143,7 +171,7 @@ mod tests {
         assert_eq!(fold(0xC4), 0xC4);
         let (_, a) = walk_str("ADS.Tracker.NET").unwrap();
         let (_, b) = walk_str("ads.tracker.net").unwrap();
-        assert_eq!(a[..3], b[..3]);
+        assert_eq!(a.hashes[..3], b.hashes[..3]);
     }
 
     #[test]
@@ -157,18 +185,18 @@ mod tests {
         ]
         .join(".");
         assert_eq!(name.len(), 253);
-        let (n, _) = walk_str(&name).unwrap();
-        assert_eq!((n.wire_len, n.labels), (255, 4));
+        let (n, l) = walk_str(&name).unwrap();
+        assert_eq!((n.wire_len, l.len), (255, 4));
         // 127 one-byte labels: the most labels a name can have.
         let many = ["x"; 127].join(".");
-        let (n, h) = walk_str(&many).unwrap();
-        assert_eq!((n.wire_len, n.labels), (255, 127));
-        assert_eq!(h[126], hash::label("x"));
+        let (n, l) = walk_str(&many).unwrap();
+        assert_eq!((n.wire_len, l.len), (255, 127));
+        assert_eq!(l.hashes[126], hash::label("x"));
     }
 
     #[test]
     fn rejects_what_it_cannot_handle() {
-        let mut hashes = [0u64; LABEL_SLOTS];
+        let mut hashes = LabelHashes::default();
         // A 254-character name is one byte too long.
         let long = [
             "a".repeat(63),
@@ -196,7 +224,7 @@ mod tests {
     #[test]
     fn checksum_part_matches_a_plain_sum() {
         let w = wire("mixed.Case.example");
-        let mut hashes = [0u64; LABEL_SLOTS];
+        let mut hashes = LabelHashes::default();
         for pos in [0usize, 1] {
             let n = walk(&w[..], 0, pos, &mut hashes).unwrap();
             let mut c = csum::Sum::new();

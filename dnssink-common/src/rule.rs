@@ -14,40 +14,53 @@ pub const ALLOW_EXACT: u8 = 1 << 2;
 /// Allow this name and every name below it.
 pub const ALLOW_SUBTREE: u8 = 1 << 3;
 
-/// What the lookups along a name found.
+/// What the lookups along a name found: the flags of the full name, and the OR of the flags
+/// of its parents. Kept as plain bits, with no branch until the end, so that the BPF
+/// verifier sees one state per lookup rather than one per combination of outcomes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Verdict {
-    pub block: bool,
-    pub allow: bool,
-    /// The block came from a subtree rule (else from an exact one).
-    pub subtree: bool,
+    pub whole: u8,
+    pub parents: u8,
 }
 
 impl Verdict {
     /// Takes the flags found for one suffix of the name; `whole` is true for the full name.
     #[inline(always)]
     pub fn visit(&mut self, flags: u8, whole: bool) {
-        if flags & BLOCK_SUBTREE != 0 {
-            self.block = true;
-            self.subtree = true;
-        }
-        if flags & ALLOW_SUBTREE != 0 {
-            self.allow = true;
-        }
         if whole {
-            if flags & BLOCK_EXACT != 0 && !self.block {
-                self.block = true;
-            }
-            if flags & ALLOW_EXACT != 0 {
-                self.allow = true;
-            }
+            self.whole |= flags;
+        } else {
+            self.parents |= flags;
         }
     }
 
-    /// Whether the name gets the sinkhole answer.
+    #[inline(always)]
+    const fn subtree_bits(&self) -> u8 {
+        self.parents | self.whole
+    }
+
+    /// A block rule matches: exactly, or through a subtree rule on the name or a parent.
+    #[inline(always)]
+    pub const fn block(&self) -> bool {
+        (self.subtree_bits() & BLOCK_SUBTREE) | (self.whole & BLOCK_EXACT) != 0
+    }
+
+    /// An allow rule matches, in the same way.
+    #[inline(always)]
+    pub const fn allow(&self) -> bool {
+        (self.subtree_bits() & ALLOW_SUBTREE) | (self.whole & ALLOW_EXACT) != 0
+    }
+
+    /// The block comes from a subtree rule (else from an exact one).
+    #[inline(always)]
+    pub const fn subtree(&self) -> bool {
+        self.subtree_bits() & BLOCK_SUBTREE != 0
+    }
+
+    /// Whether the name gets the sinkhole answer: allow beats block.
     #[inline(always)]
     pub const fn blocked(&self) -> bool {
-        self.block && !self.allow
+        self.block() && !self.allow()
     }
 }
 
@@ -74,7 +87,9 @@ mod tests {
     fn subtree_matches_name_and_below() {
         assert!(verdict(&[0, BLOCK_SUBTREE]).blocked());
         let v = verdict(&[BLOCK_SUBTREE, 0, 0]);
-        assert!(v.blocked() && v.subtree);
+        assert!(v.blocked() && v.subtree());
+        let v = verdict(&[0, 0, BLOCK_EXACT]);
+        assert!(v.blocked() && !v.subtree());
     }
 
     #[test]

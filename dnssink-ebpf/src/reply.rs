@@ -1,0 +1,118 @@
+//! Turns the query frame into the answer, in place: swap the addresses, fix the lengths and
+//! checksums, write the header and the records after the question.
+
+use aya_ebpf::{
+    bindings::xdp_action, helpers::bpf_xdp_adjust_tail, macros::map, maps::Array,
+    programs::XdpContext,
+};
+use dnssink_common::{
+    answer::{self, HEADER_LEN, TAIL_MAX},
+    config::Config,
+    counters as c,
+    csum::Sum,
+};
+
+use crate::{
+    counters,
+    frame::Headers,
+    ptr::{read, write},
+    question::Question,
+};
+
+/// The response settings, written by userspace.
+#[map(name = "CONFIG")]
+static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
+
+const TTL: u8 = 64;
+
+/// Builds the answer and returns the action: XDP_TX, or XDP_DROP should a write fail after the
+/// frame was resized. `Err(counter)` leaves the frame untouched, to pass.
+#[inline(always)]
+pub fn send(ctx: &XdpContext, h: &Headers, q: &Question) -> Result<u32, u32> {
+    let cfg = CONFIG.get(0).ok_or(c::TX_FAILED)?;
+    let ans = answer::build(cfg, &q.query, q.qtype, q.edns);
+    // Addresses and ports only swap places, so their sum is taken from the query.
+    let mut sum = Sum::new();
+    if h.v6 {
+        let a = read::<[u8; 32]>(ctx, h.l3 + 8).ok_or(c::TRUNCATED)?;
+        sum.add_bytes(&a, 0);
+    } else {
+        let a = read::<[u8; 8]>(ctx, h.l3 + 12).ok_or(c::TRUNCATED)?;
+        sum.add_bytes(&a, 0);
+    }
+    let ports = read::<[u8; 4]>(ctx, h.udp).ok_or(c::TRUNCATED)?;
+    sum.add_bytes(&ports, 0);
+    let udp_csum = ans.udp_checksum(sum, &q.name, q.qtype, q.qclass);
+
+    let msg_len = ans.message_len(&q.name);
+    let new_len = h.dns() + msg_len;
+    let delta = new_len as i32 - (ctx.data_end() - ctx.data()) as i32;
+    if unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
+        return Err(c::TX_FAILED);
+    }
+    if rewrite(ctx, h, q, &ans, msg_len, udp_csum).is_none() {
+        // Cannot happen once the tail fits; never send a half-written frame.
+        counters::bump(c::TX_FAILED);
+        return Ok(xdp_action::XDP_DROP);
+    }
+    Ok(xdp_action::XDP_TX)
+}
+
+#[inline(always)]
+fn rewrite(
+    ctx: &XdpContext,
+    h: &Headers,
+    q: &Question,
+    ans: &answer::Answer,
+    msg_len: usize,
+    udp_csum: u16,
+) -> Option<()> {
+    let udp_len = (8 + msg_len) as u16;
+    // Ethernet: swap the MACs.
+    let macs = read::<[[u8; 6]; 2]>(ctx, 0)?;
+    write(ctx, 0, [macs[1], macs[0]]).then_some(())?;
+    // IP: swap the addresses, reset the TTL, set the length.
+    if h.v6 {
+        swap::<16>(ctx, h.l3 + 8, h.l3 + 24)?;
+        write(ctx, h.l3 + 4, udp_len.to_be_bytes()).then_some(())?;
+        write(ctx, h.l3 + 7, TTL).then_some(())?;
+    } else {
+        swap::<4>(ctx, h.l3 + 12, h.l3 + 16)?;
+        write(ctx, h.l3 + 2, (h.ip_len as u16 + udp_len).to_be_bytes()).then_some(())?;
+        write(ctx, h.l3 + 8, TTL).then_some(())?;
+        write(ctx, h.l3 + 10, 0u16).then_some(())?;
+        let mut s = Sum::new();
+        let mut w = 0;
+        while w < 30 {
+            if w * 2 >= h.ip_len {
+                break;
+            }
+            s.add_u16(u16::from_be_bytes(read::<[u8; 2]>(ctx, h.l3 + w * 2)?));
+            w += 1;
+        }
+        write(ctx, h.l3 + 10, s.ip().to_be_bytes()).then_some(())?;
+    }
+    // UDP: swap the ports, set the length and checksum.
+    swap::<2>(ctx, h.udp, h.udp + 2)?;
+    write(ctx, h.udp + 4, udp_len.to_be_bytes()).then_some(())?;
+    write(ctx, h.udp + 6, udp_csum.to_be_bytes()).then_some(())?;
+    // DNS: the header, then the records after the question.
+    write(ctx, h.dns(), ans.header).then_some(())?;
+    let tail = h.dns() + HEADER_LEN + (q.name.wire_len & 0x1ff) + 4;
+    let mut i = 0;
+    while i < TAIL_MAX {
+        if i >= ans.len {
+            break;
+        }
+        write(ctx, tail + i, ans.tail[i]).then_some(())?;
+        i += 1;
+    }
+    Some(())
+}
+
+#[inline(always)]
+fn swap<const N: usize>(ctx: &XdpContext, a: usize, b: usize) -> Option<()> {
+    let x = read::<[u8; N]>(ctx, a)?;
+    let y = read::<[u8; N]>(ctx, b)?;
+    (write(ctx, a, y) && write(ctx, b, x)).then_some(())
+}

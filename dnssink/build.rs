@@ -1,0 +1,25 @@
+//! Builds the BPF program (`dnssink-ebpf`) for bpfel with the nightly toolchain and
+//! bpf-linker, through aya-build; `src/bpf.rs` embeds the result.
+use anyhow::{Context as _, anyhow};
+
+fn main() -> anyhow::Result<()> {
+    let cargo_metadata::Metadata { packages, .. } = cargo_metadata::MetadataCommand::new()
+        .no_deps()
+        .exec()
+        .context("cargo metadata")?;
+    let ebpf = packages
+        .into_iter()
+        .find(|p| p.name.as_str() == "dnssink-ebpf")
+        .ok_or_else(|| anyhow!("dnssink-ebpf package not found"))?;
+    let root = ebpf
+        .manifest_path
+        .parent()
+        .ok_or_else(|| anyhow!("no parent for {}", ebpf.manifest_path))?;
+    let package = aya_build::Package {
+        name: ebpf.name.as_str(),
+        root_dir: root.as_str(),
+        ..Default::default()
+    };
+    aya_build::build_ebpf([package], aya_build::Toolchain::default())
+        .context("building the BPF program (run `cargo xtask setup` if a tool is missing)")
+}

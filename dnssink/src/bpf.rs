@@ -1,0 +1,245 @@
+//! The BPF program in the kernel: load it, fill its maps, attach it.
+
+use std::{collections::HashMap as StdHashMap, io};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, HashMap, PerCpuArray},
+    programs::{ProgramError, Xdp, XdpMode, xdp::XdpError},
+};
+use dnssink_common::{config::Config, counters, maps};
+
+use crate::rules::RuleSet;
+
+/// The program object, built by build.rs.
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dnssink"));
+
+/// How to attach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Native where the driver has it, generic otherwise (and on veth, where native-mode
+    /// XDP_TX needs an XDP program on the peer too).
+    Auto,
+    /// In the driver.
+    Native,
+    /// In the kernel's generic (skb) path: works on every interface.
+    Generic,
+}
+
+/// The loaded program and its maps.
+pub struct Sinkhole {
+    ebpf: Ebpf,
+}
+
+impl Sinkhole {
+    /// Loads the program with the rule map sized to `rules`, and fills the maps.
+    pub fn load(rules: &RuleSet, config: &Config) -> Result<Sinkhole> {
+        let size = u32::try_from(rules.entries.len().max(1)).context("too many rules")?;
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries(maps::RULES, size)
+            .load(OBJECT)
+            .context("loading the BPF object")?;
+        let prog: &mut Xdp = ebpf
+            .program_mut(dnssink_common::PROGRAM)
+            .ok_or_else(|| anyhow!("no program {} in the object", dnssink_common::PROGRAM))?
+            .try_into()?;
+        prog.load().context("loading the XDP program into the kernel")?;
+        let mut s = Sinkhole { ebpf };
+        s.set_config(config)?;
+        s.fill_rules(rules)?;
+        Ok(s)
+    }
+
+    fn map_mut(&mut self, name: &str) -> Result<&mut aya::maps::Map> {
+        self.ebpf
+            .map_mut(name)
+            .ok_or_else(|| anyhow!("no map {name} in the object"))
+    }
+
+    pub fn set_config(&mut self, config: &Config) -> Result<()> {
+        let mut a: Array<_, Config> = Array::try_from(self.map_mut(maps::CONFIG)?)?;
+        a.set(0, config, 0).context("writing the CONFIG map")
+    }
+
+    fn fill_rules(&mut self, rules: &RuleSet) -> Result<()> {
+        let mut m: HashMap<_, u64, u8> = HashMap::try_from(self.map_mut(maps::RULES)?)?;
+        for (k, v) in &rules.entries {
+            m.insert(k, v, 0).context("filling the RULES map")?;
+        }
+        Ok(())
+    }
+
+    pub fn program(&self) -> &Xdp {
+        self.ebpf
+            .program(dnssink_common::PROGRAM)
+            .and_then(|p| p.try_into().ok())
+            .expect("the program was checked at load")
+    }
+
+    fn program_mut(&mut self) -> &mut Xdp {
+        self.ebpf
+            .program_mut(dnssink_common::PROGRAM)
+            .and_then(|p| p.try_into().ok())
+            .expect("the program was checked at load")
+    }
+
+    /// Attaches to `iface`; returns the mode it is attached in.
+    pub fn attach(&mut self, iface: &str, mode: Mode) -> Result<&'static str> {
+        let (first, fallback) = match mode {
+            Mode::Native => (XdpMode::Driver, None),
+            Mode::Generic => (XdpMode::Skb, None),
+            Mode::Auto if driver(iface).as_deref() == Some("veth") => (XdpMode::Skb, None),
+            Mode::Auto => (XdpMode::Driver, Some(XdpMode::Skb)),
+        };
+        let prog = self.program_mut();
+        match prog.attach(iface, first) {
+            Ok(_) => Ok(mode_name(first)),
+            Err(e) if errno(&e) == Some(libc::EOPNOTSUPP) || errno(&e) == Some(libc::EINVAL) => {
+                match fallback {
+                    Some(m) => {
+                        tracing::info!("{iface} has no native XDP; attaching in generic mode");
+                        prog.attach(iface, m).map_err(|e| attach_error(e, iface, m))?;
+                        Ok(mode_name(m))
+                    }
+                    None => Err(attach_error(e, iface, first)),
+                }
+            }
+            Err(e) => Err(attach_error(e, iface, first)),
+        }
+    }
+
+    /// The kernel's id for the loaded program.
+    pub fn program_id(&self) -> Result<u32> {
+        Ok(self.program().info()?.id())
+    }
+
+    /// The counters, summed over CPUs, by name.
+    pub fn counters(&self) -> Result<StdHashMap<&'static str, u64>> {
+        let map = self
+            .ebpf
+            .map(maps::COUNTERS)
+            .ok_or_else(|| anyhow!("no COUNTERS map"))?;
+        let a: PerCpuArray<_, u64> = PerCpuArray::try_from(map)?;
+        let mut out = StdHashMap::new();
+        for &(idx, name) in counters::ALL {
+            let per_cpu = a.get(&idx, 0).context("reading COUNTERS")?;
+            out.insert(name, per_cpu.iter().sum());
+        }
+        Ok(out)
+    }
+}
+
+fn mode_name(m: XdpMode) -> &'static str {
+    match m {
+        XdpMode::Skb => "generic",
+        XdpMode::Driver => "native",
+        XdpMode::Hardware => "offload",
+        XdpMode::Default => "default",
+    }
+}
+
+fn errno(e: &ProgramError) -> Option<i32> {
+    match e {
+        ProgramError::SyscallError(s) => s.io_error.raw_os_error(),
+        ProgramError::XdpError(XdpError::NetlinkError(n)) => n.raw_os_error(),
+        _ => None,
+    }
+}
+
+fn attach_error(e: ProgramError, iface: &str, mode: XdpMode) -> anyhow::Error {
+    let msg = match errno(&e) {
+        Some(libc::EBUSY) | Some(libc::EEXIST) => format!(
+            "an XDP program is already attached to {iface}; see `ip link show dev {iface}` \
+             and remove it (`ip link set dev {iface} xdp off`) first"
+        ),
+        Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) if mode == XdpMode::Driver => format!(
+            "{iface} does not support native XDP; try --mode generic"
+        ),
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            format!("not allowed to attach to {iface}: run as root, or with CAP_NET_ADMIN")
+        }
+        _ => format!("cannot attach to {iface} in {} mode", mode_name(mode)),
+    };
+    anyhow::Error::new(e).context(msg)
+}
+
+/// The kernel driver of `iface` (`veth`, `virtio_net`...), from the ethtool ioctl.
+pub fn driver(iface: &str) -> Option<String> {
+    #[repr(C)]
+    struct DrvInfo {
+        cmd: u32,
+        driver: [u8; 32],
+        rest: [u8; 160],
+    }
+    #[repr(C)]
+    struct IfReq {
+        name: [u8; libc::IFNAMSIZ],
+        data: *mut DrvInfo,
+        _pad: [u8; 16],
+    }
+    const ETHTOOL_GDRVINFO: u32 = 3;
+    if iface.len() >= libc::IFNAMSIZ {
+        return None;
+    }
+    let mut info = DrvInfo {
+        cmd: ETHTOOL_GDRVINFO,
+        driver: [0; 32],
+        rest: [0; 160],
+    };
+    let mut req = IfReq {
+        name: [0; libc::IFNAMSIZ],
+        data: &mut info,
+        _pad: [0; 16],
+    };
+    req.name[..iface.len()].copy_from_slice(iface.as_bytes());
+    // SAFETY: a plain socket and the SIOCETHTOOL ioctl with buffers that outlive the call.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        if fd < 0 {
+            return None;
+        }
+        let r = libc::ioctl(fd, libc::SIOCETHTOOL, &mut req);
+        libc::close(fd);
+        if r != 0 {
+            return None;
+        }
+    }
+    let end = info.driver.iter().position(|&b| b == 0).unwrap_or(32);
+    Some(String::from_utf8_lossy(&info.driver[..end]).into_owned())
+}
+
+/// Fails with a clear message unless the process may load and attach XDP programs.
+pub fn check_privileges() -> Result<()> {
+    const CAP_NET_ADMIN: u32 = 12;
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_BPF: u32 = 39;
+    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .ok_or_else(|| anyhow!("no CapEff in /proc/self/status"))?;
+    let has = |c: u32| eff & (1 << c) != 0;
+    if !has(CAP_NET_ADMIN) || !(has(CAP_BPF) || has(CAP_SYS_ADMIN)) {
+        bail!(
+            "dnssink needs root, or the capabilities CAP_BPF and CAP_NET_ADMIN, to load and attach \
+             its XDP program: run it with sudo"
+        );
+    }
+    Ok(())
+}
+
+/// Fails unless `iface` exists.
+pub fn check_interface(iface: &str) -> Result<u32> {
+    let c = std::ffi::CString::new(iface).map_err(|_| anyhow!("bad interface name {iface:?}"))?;
+    // SAFETY: a NUL-terminated string.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if idx == 0 {
+        bail!(
+            "no such interface: {iface} ({})",
+            io::Error::last_os_error()
+        );
+    }
+    Ok(idx)
+}

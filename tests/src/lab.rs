@@ -1,0 +1,379 @@
+//! Network-namespace labs: a client and a gateway joined by a veth pair, real processes in
+//! them, all of it removed on drop (processes first, by PID, then the namespaces).
+
+use std::{
+    io::{BufRead as _, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        mpsc,
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail, ensure};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Runs a command to completion; fails with its stderr when it fails.
+pub fn run(cmd: &mut Command) -> Result<Output> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    ensure!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(out)
+}
+
+/// A network namespace with a unique name, deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(role: &str) -> Result<Netns> {
+        let name = format!(
+            "dnssink-{role}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        run(Command::new("ip").args(["netns", "add", &name]))?;
+        let ns = Netns { name };
+        ns.sh("ip link set lo up")?;
+        Ok(ns)
+    }
+
+    /// A command to run inside the namespace.
+    pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).arg(program);
+        c
+    }
+
+    /// Runs each line of `script` as a command inside the namespace.
+    pub fn sh(&self, script: &str) -> Result<()> {
+        for line in script.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let mut words = line.split_whitespace();
+            let mut c = self.cmd(words.next().unwrap());
+            c.args(words);
+            run(&mut c)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A process the test started, stopped by its PID on drop (SIGTERM, then SIGKILL).
+pub struct Proc {
+    pub what: String,
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Proc {
+    /// Starts `cmd` with its stdout and stderr read into lines.
+    pub fn spawn(what: &str, mut cmd: Command) -> Result<Proc> {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {what}: {cmd:?}"))?;
+        let (tx, rx) = mpsc::channel();
+        for out in [
+            child.stdout.take().map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+            child.stderr.take().map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Ok(Proc {
+            what: what.into(),
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        })
+    }
+
+    /// Waits for an output line containing `needle`; fails if the process exits first.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left.min(Duration::from_millis(200))) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return Ok(line);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait()?;
+                    bail!(
+                        "{} exited ({status}) before printing {needle:?}; it printed:\n{}",
+                        self.what,
+                        self.seen.join("\n")
+                    );
+                }
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{} did not print {needle:?} within {timeout:?}; it printed:\n{}",
+                    self.what,
+                    self.seen.join("\n")
+                );
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the status and all output.
+    pub fn stop(&mut self) -> Result<(std::process::ExitStatus, Vec<String>)> {
+        signal(self.child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = self.child.try_wait()? {
+                break s;
+            }
+            if Instant::now() > deadline {
+                signal(self.child.id(), libc::SIGKILL);
+                bail!("{} did not stop on SIGTERM", self.what);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(300)) {
+            self.seen.push(l);
+        }
+        Ok((status, self.seen.clone()))
+    }
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: signals one PID that this test started and has not reaped.
+    unsafe { libc::kill(pid as i32, sig) };
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            signal(self.child.id(), libc::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            signal(self.child.id(), libc::SIGKILL);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The gateway's addresses on the LAN, and on VLAN 100 of it.
+pub const GW4: &str = "198.18.0.1";
+pub const GW6: &str = "2001:db8::1";
+pub const GW4_VLAN: &str = "198.18.1.1";
+pub const GW6_VLAN: &str = "2001:db8:1::1";
+/// What the lab's resolver answers for every name it is asked.
+pub const RESOLVER_A: &str = "198.18.100.9";
+pub const RESOLVER_AAAA: &str = "2001:db8:100::9";
+/// The LAN interface names inside the namespaces.
+pub const CLIENT_IF: &str = "lan0";
+pub const GATEWAY_IF: &str = "lan0";
+
+/// A client and a gateway namespace joined by veth, with VLAN 100 on top, and a dnsmasq
+/// resolver on the gateway that answers every name with [`RESOLVER_A`] / [`RESOLVER_AAAA`].
+pub struct Lab {
+    // Dropped in order: processes before the namespaces they live in.
+    pub procs: Vec<Proc>,
+    pub client: Netns,
+    pub gateway: Netns,
+}
+
+impl Lab {
+    pub fn new() -> Result<Lab> {
+        let client = Netns::new("client")?;
+        let gateway = Netns::new("gw")?;
+        run(Command::new("ip").args([
+            "link", "add", CLIENT_IF, "netns", &client.name, "type", "veth", "peer", "name",
+            GATEWAY_IF, "netns", &gateway.name,
+        ]))?;
+        for (ns, host) in [(&client, "2"), (&gateway, "1")] {
+            let ifc = CLIENT_IF;
+            ns.sh(&format!(
+                "ip link set {ifc} up
+                 ip addr add 198.18.0.{host}/24 dev {ifc}
+                 ip -6 addr add 2001:db8::{host}/64 dev {ifc} nodad
+                 ip link add link {ifc} name {ifc}.100 type vlan id 100
+                 ip link set {ifc}.100 up
+                 ip addr add 198.18.1.{host}/24 dev {ifc}.100
+                 ip -6 addr add 2001:db8:1::{host}/64 dev {ifc}.100 nodad"
+            ))?;
+        }
+        // Put VLAN tags in the frames themselves, where the XDP program reads them.
+        client.sh(&format!("ethtool -K {CLIENT_IF} txvlan off"))?;
+        let mut lab = Lab {
+            procs: Vec::new(),
+            client,
+            gateway,
+        };
+        lab.start_resolver()?;
+        Ok(lab)
+    }
+
+    fn start_resolver(&mut self) -> Result<()> {
+        let mut cmd = self.gateway.cmd("dnsmasq");
+        cmd.args([
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--no-poll",
+            "--bind-interfaces",
+            "--user=root",
+            "--pid-file=",
+            "--log-facility=-",
+            "--cache-size=0",
+        ]);
+        for a in [GW4, GW6, GW4_VLAN, GW6_VLAN] {
+            cmd.arg(format!("--listen-address={a}"));
+        }
+        cmd.arg(format!("--address=/#/{RESOLVER_A}"));
+        cmd.arg(format!("--address=/#/{RESOLVER_AAAA}"));
+        let mut p = Proc::spawn("dnsmasq", cmd)?;
+        p.wait_for("started", Duration::from_secs(10))?;
+        self.procs.push(p);
+        // Ready when it answers.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(r) = self.dig(GW4, "ready.test", "A") {
+                if r.answers.iter().any(|a| a.contains(RESOLVER_A)) {
+                    return Ok(());
+                }
+            }
+            ensure!(Instant::now() < deadline, "dnsmasq does not answer");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts `dnssink attach` on the gateway's LAN interface and waits until it is attached.
+    pub fn start_dnssink(&mut self, args: &[&str]) -> Result<String> {
+        let mut cmd = self.gateway.cmd(dnssink_bin()?);
+        cmd.args(["attach", GATEWAY_IF]).args(args);
+        let mut p = Proc::spawn("dnssink", cmd)?;
+        let line = p.wait_for("dnssink: attached", Duration::from_secs(60))?;
+        self.procs.push(p);
+        Ok(line)
+    }
+
+    /// `dig @server name type` from the client.
+    pub fn dig(&self, server: &str, name: &str, qtype: &str) -> Result<Dig> {
+        let out = run(self.client.cmd("dig").args([
+            &format!("@{server}"),
+            name,
+            qtype,
+            "+tries=1",
+            "+time=2",
+            "+nocookie",
+        ]))?;
+        Dig::parse(&String::from_utf8_lossy(&out.stdout))
+    }
+}
+
+/// What dig printed, by section.
+#[derive(Debug, Default)]
+pub struct Dig {
+    pub status: String,
+    pub flags: String,
+    pub answers: Vec<String>,
+    pub authority: Vec<String>,
+    pub question: Vec<String>,
+    pub text: String,
+}
+
+impl Dig {
+    pub fn parse(text: &str) -> Result<Dig> {
+        let mut d = Dig {
+            text: text.into(),
+            ..Dig::default()
+        };
+        let mut section = "";
+        for line in text.lines() {
+            if let Some(rest) = line.split("status: ").nth(1) {
+                d.status = rest.split(',').next().unwrap_or("").to_string();
+            }
+            if let Some(rest) = line.strip_prefix(";; flags: ") {
+                d.flags = rest.split(';').next().unwrap_or("").to_string();
+            }
+            if line.starts_with(";; ") && line.ends_with("SECTION:") {
+                section = if line.contains("QUESTION") {
+                    "q"
+                } else if line.contains("ANSWER") {
+                    "an"
+                } else if line.contains("AUTHORITY") {
+                    "ns"
+                } else {
+                    ""
+                };
+                continue;
+            }
+            if line.trim().is_empty() {
+                section = "";
+                continue;
+            }
+            match section {
+                "q" => d.question.push(line.to_string()),
+                "an" => d.answers.push(line.to_string()),
+                "ns" => d.authority.push(line.to_string()),
+                _ => {}
+            }
+        }
+        ensure!(!d.status.is_empty(), "dig got no answer:\n{text}");
+        Ok(d)
+    }
+
+    /// The answer came from dnssink: its SOA names `dnssink.invalid.`.
+    pub fn from_dnssink(&self) -> bool {
+        self.authority.iter().any(|l| l.contains("dnssink.invalid."))
+    }
+}
+
+/// The `dnssink` binary: `$DNSSINK_BIN`, or `target/<profile>/dnssink` next to this test.
+pub fn dnssink_bin() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("DNSSINK_BIN") {
+        return Ok(p.into());
+    }
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test binary has no target directory")?;
+    let bin = dir.join("dnssink");
+    ensure!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo build -p dnssink`; `cargo xtask test` does)",
+        bin.display()
+    );
+    Ok(bin)
+}

@@ -1,0 +1,365 @@
+//! The loaded XDP program, fed crafted frames through BPF_PROG_TEST_RUN: every answer is
+//! parsed with hickory-proto and checked field by field, with both checksums; every frame that
+//! passes must come out unchanged.
+
+use std::net::IpAddr;
+
+use aya::programs::{TestRun as _, TestRunOptions};
+use dnssink::{
+    bpf::Sinkhole,
+    lists::{Role, parse},
+    response,
+    rules::RuleSet,
+};
+use dnssink_common::config::Config;
+use dnssink_tests::frame::{self, CLIENT_MAC, GATEWAY_MAC, Parsed, Spec, query};
+use hickory_proto::{
+    op::{MessageType, ResponseCode},
+    rr::{RData, RecordType},
+};
+
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+
+const BLOCK: &str = "\
+||ads.test^
+||tracker.test^
+@@||ok.tracker.test^
+|exact.test^
+";
+
+fn load(block: &str, allow: &str, cfg: &str) -> Sinkhole {
+    let lists = [
+        parse("block", block.as_bytes(), Role::Block),
+        parse("allow", allow.as_bytes(), Role::Allow),
+    ];
+    let rules = RuleSet::compile(&lists).unwrap();
+    let config = response::parse(cfg).unwrap();
+    Sinkhole::load(&rules, &config).expect("the program loads and passes the verifier")
+}
+
+fn sinkhole() -> Sinkhole {
+    load(BLOCK, "", "nxdomain")
+}
+
+fn run(s: &Sinkhole, input: &[u8]) -> (u32, Vec<u8>) {
+    let mut out = vec![0u8; 4096];
+    let r = s
+        .program()
+        .test_run(TestRunOptions {
+            data_in: Some(input),
+            data_out: Some(&mut out),
+            ..Default::default()
+        })
+        .expect("test_run");
+    out.truncate(r.data_size_out as usize);
+    (r.return_value, out)
+}
+
+/// Runs a query that must be answered, and checks what every answer must hold.
+fn answer(s: &Sinkhole, spec: &Spec, msg: &[u8]) -> Parsed {
+    let input = frame::frame(spec, msg);
+    let (action, out) = run(s, &input);
+    assert_eq!(action, XDP_TX, "expected an answer");
+    let p = frame::parse(&out).expect("a well-formed answer frame");
+    assert_eq!((p.dst_mac, p.src_mac), (CLIENT_MAC, GATEWAY_MAC));
+    assert_eq!((p.src, p.dst), (spec.dst, spec.src));
+    assert_eq!((p.sport, p.dport), (spec.dport, spec.sport));
+    let tags: Vec<u16> = p.vlans.iter().map(|v| v.1).collect();
+    assert_eq!(tags, spec.vlans);
+    assert_eq!(p.ttl, 64);
+    let q = hickory_proto::op::Message::from_vec(msg).unwrap();
+    let m = &p.message;
+    assert_eq!(m.id(), q.id());
+    assert_eq!(m.message_type(), MessageType::Response);
+    assert!(m.recursion_desired() && m.recursion_available());
+    assert!(!m.truncated());
+    // The question comes back byte for byte, case included.
+    let qlen = msg.len() - if q.extensions().is_some() { 11 } else { 0 };
+    assert_eq!(&p.dns[12..qlen], &msg[12..qlen]);
+    assert_eq!(m.extensions().is_some(), q.extensions().is_some());
+    // Never larger than the query plus one answer record and one SOA.
+    assert!(p.dns.len() <= msg.len() + 28 + 50);
+    p
+}
+
+fn passes(s: &Sinkhole, input: &[u8]) {
+    let (action, out) = run(s, input);
+    assert_eq!(action, XDP_PASS);
+    assert_eq!(out, input, "a passed frame is unchanged");
+}
+
+fn nxdomain(p: &Parsed) {
+    let m = &p.message;
+    assert_eq!(m.response_code(), ResponseCode::NXDomain);
+    assert!(m.answers().is_empty());
+    soa(p, 10);
+}
+
+fn soa(p: &Parsed, ttl: u32) {
+    let ns = p.message.name_servers();
+    assert_eq!(ns.len(), 1);
+    assert_eq!(ns[0].record_type(), RecordType::SOA);
+    assert_eq!(ns[0].ttl(), ttl);
+    let RData::SOA(soa) = ns[0].data() else {
+        panic!("not an SOA")
+    };
+    assert_eq!(soa.mname().to_ascii(), "dnssink.invalid.");
+    assert_eq!(soa.minimum(), ttl);
+}
+
+#[test]
+fn ipv4_a_with_edns_gets_nxdomain() {
+    let s = sinkhole();
+    let p = answer(&s, &Spec::v4(), &query("www.ads.test.", RecordType::A, true));
+    nxdomain(&p);
+    assert_eq!(p.message.extensions().as_ref().unwrap().max_payload(), 1232);
+    let c = s.counters().unwrap();
+    assert_eq!((c["frames"], c["dns_queries"], c["answered_subtree"]), (1, 1, 1));
+}
+
+#[test]
+fn ipv6_aaaa_without_edns() {
+    let s = sinkhole();
+    let p = answer(&s, &Spec::v6(), &query("ads.test.", RecordType::AAAA, false));
+    nxdomain(&p);
+    assert!(p.message.extensions().is_none());
+}
+
+#[test]
+fn vlan_tags_one_and_two() {
+    let s = sinkhole();
+    for spec in [Spec::v4(), Spec::v6()] {
+        for tags in [&[100][..], &[200, 100][..]] {
+            let p = answer(
+                &s,
+                &spec.clone().vlans(tags),
+                &query("x.ads.test.", RecordType::A, true),
+            );
+            nxdomain(&p);
+            if tags.len() == 2 {
+                assert_eq!(p.vlans[0].0, 0x88a8);
+                assert_eq!(p.vlans[1].0, 0x8100);
+            }
+        }
+    }
+}
+
+#[test]
+fn ipv4_options_are_kept_and_summed() {
+    let s = sinkhole();
+    for opts in [4, 40] {
+        let spec = Spec {
+            ip_options: opts,
+            ..Spec::v4()
+        };
+        nxdomain(&answer(&s, &spec, &query("ads.test.", RecordType::A, true)));
+    }
+}
+
+#[test]
+fn https_query_is_answered() {
+    let s = sinkhole();
+    nxdomain(&answer(&s, &Spec::v4(), &query("ads.test.", RecordType::HTTPS, true)));
+}
+
+#[test]
+fn response_modes() {
+    let spec = Spec::v4();
+    let a = query("ads.test.", RecordType::A, true);
+    let aaaa = query("ads.test.", RecordType::AAAA, true);
+    let https = query("ads.test.", RecordType::HTTPS, false);
+
+    let s = load(BLOCK, "", "nodata");
+    let p = answer(&s, &spec, &a);
+    assert_eq!(p.message.response_code(), ResponseCode::NoError);
+    assert!(p.message.answers().is_empty());
+    soa(&p, 10);
+
+    let s = load(BLOCK, "", "refused");
+    let p = answer(&s, &spec, &a);
+    assert_eq!(p.message.response_code(), ResponseCode::Refused);
+    assert!(p.message.answers().is_empty() && p.message.name_servers().is_empty());
+
+    let s = load(BLOCK, "", "null");
+    let p = answer(&s, &spec, &a);
+    assert_eq!(p.message.answers()[0].data(), &RData::A("0.0.0.0".parse().unwrap()));
+    let p = answer(&s, &Spec::v6(), &aaaa);
+    assert_eq!(p.message.answers()[0].data(), &RData::AAAA("::".parse().unwrap()));
+
+    let mut s = load(BLOCK, "", "198.18.0.10,2001:db8::10");
+    let p = answer(&s, &spec, &a);
+    assert_eq!(p.message.answers().len(), 1);
+    assert_eq!(p.message.answers()[0].data(), &RData::A("198.18.0.10".parse().unwrap()));
+    assert_eq!(p.message.answers()[0].ttl(), 10);
+    let p = answer(&s, &spec, &aaaa);
+    assert_eq!(
+        p.message.answers()[0].data(),
+        &RData::AAAA("2001:db8::10".parse().unwrap())
+    );
+    // Other types get NODATA.
+    let p = answer(&s, &spec, &https);
+    assert_eq!(p.message.response_code(), ResponseCode::NoError);
+    assert!(p.message.answers().is_empty());
+    soa(&p, 10);
+
+    // The TTL follows the config.
+    let mut c = response::parse("198.18.0.10").unwrap();
+    c.ttl = 3600;
+    s.set_config(&c).unwrap();
+    let p = answer(&s, &spec, &a);
+    assert_eq!(p.message.answers()[0].ttl(), 3600);
+    // Only an IPv4 block page: AAAA gets NODATA with the SOA.
+    let p = answer(&s, &spec, &aaaa);
+    assert!(p.message.answers().is_empty());
+    soa(&p, 3600);
+    let _ = Config::default();
+}
+
+#[test]
+fn exact_subtree_and_allow() {
+    let s = load(BLOCK, "allowed.ads.test\n", "nxdomain");
+    let spec = Spec::v4();
+    let f = |n: &str| frame::frame(&spec, &query(n, RecordType::A, true));
+    // Exact: the name only.
+    nxdomain(&answer(&s, &spec, &query("exact.test.", RecordType::A, true)));
+    passes(&s, &f("www.exact.test."));
+    // Subtree: the name and below.
+    nxdomain(&answer(&s, &spec, &query("tracker.test.", RecordType::A, true)));
+    nxdomain(&answer(&s, &spec, &query("a.b.c.tracker.test.", RecordType::A, true)));
+    passes(&s, &f("xtracker.test."));
+    passes(&s, &f("test."));
+    // Allow beats block: a subtree allow in the blocklist, an exact allow from the allowlist.
+    passes(&s, &f("ok.tracker.test."));
+    passes(&s, &f("deep.ok.tracker.test."));
+    passes(&s, &f("allowed.ads.test."));
+    nxdomain(&answer(&s, &spec, &query("sub.allowed.ads.test.", RecordType::A, true)));
+    let c = s.counters().unwrap();
+    assert_eq!(c["allowed"], 3);
+    assert_eq!(c["passed"], 3);
+    assert_eq!(c["answered_exact"], 1);
+    assert_eq!(c["answered_subtree"], 3);
+}
+
+#[test]
+fn mixed_case_is_matched_and_echoed() {
+    let s = sinkhole();
+    let p = answer(&s, &Spec::v4(), &query("WwW.AdS.TeSt.", RecordType::A, true));
+    nxdomain(&p);
+    assert_eq!(p.message.queries()[0].name().to_ascii(), "WwW.AdS.TeSt.");
+}
+
+#[test]
+fn longest_name_is_answered() {
+    let name = format!(
+        "{}.{}.{}.{}",
+        "a".repeat(63),
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(56) + ".test"
+    );
+    assert_eq!(name.len(), 253);
+    let many = ["x"; 125].join(".") + ".test";
+    assert_eq!(many.len(), 254);
+    let s = load(&format!("{name}\n{}\n", &many[2..]), "", "nxdomain");
+    for n in [&name, &many[2..].to_string()] {
+        let p = answer(&s, &Spec::v4(), &query(&format!("{n}."), RecordType::A, true));
+        nxdomain(&p);
+        let p = answer(&s, &Spec::v6(), &query(&format!("{n}."), RecordType::AAAA, true));
+        nxdomain(&p);
+    }
+}
+
+/// Rewrites the question name of `msg` as raw wire bytes.
+fn with_name(wire_name: &[u8], edns: bool) -> Vec<u8> {
+    let mut m = vec![0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, edns as u8];
+    m.extend_from_slice(wire_name);
+    m.extend_from_slice(&[0, 1, 0, 1]);
+    if edns {
+        m.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
+    }
+    m
+}
+
+#[test]
+fn what_cannot_be_parsed_passes_unchanged() {
+    let s = sinkhole();
+    let spec = Spec::v4();
+    let ok = with_name(b"\x03ads\x04test\x00", true);
+    answer(&s, &spec, &ok); // the control: this one is answered
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (with_name(b"\x03www\xc0\x0c", true), "unparsed_compressed"),
+        (with_name(b"\x03ads\xc0\x0c", false), "unparsed_compressed"),
+        (with_name(b"\x43ads\x04test\x00", true), "unparsed_bad_name"),
+        (with_name(b"\x00", true), "unparsed_bad_name"),
+        (with_name(&[b"\x3f".as_slice(), &[b'a'; 63], b"\x3f", &[b'a'; 63], b"\x3f", &[b'a'; 63], b"\x3f", &[b'a'; 63], b"\x00"].concat(), true), "unparsed_bad_name"),
+        (ok[..20].to_vec(), "unparsed_truncated"),
+        ([&ok[..], b"junk"].concat(), "unparsed_bad_edns"),
+        ({ let mut m = ok.clone(); m[2] |= 0x80; m }, "unparsed_not_query"),
+        ({ let mut m = ok.clone(); m[2] |= 0x28; m }, "unparsed_not_query"),
+        ({ let mut m = ok.clone(); m[5] = 2; m }, "unparsed_not_query"),
+        ({ let mut m = ok.clone(); m[11] = 0; m }, "unparsed_bad_edns"),
+        ({ let mut m = ok.clone(); let n = m.len(); m[n - 5] = 1; m }, "unparsed_bad_edns"),
+        ({ let mut m = ok.clone(); let n = m.len(); m[n - 12] = 3; m }, "unparsed_unsupported"),
+    ];
+    for (msg, counter) in &cases {
+        let before = s.counters().unwrap()[counter];
+        passes(&s, &frame::frame(&spec, msg));
+        assert_eq!(s.counters().unwrap()[counter], before + 1, "{counter}");
+    }
+    // A frame cut inside the name: the IP and UDP lengths still claim the whole message.
+    let full = frame::frame(&spec, &ok);
+    passes(&s, &full[..full.len() - 12]);
+}
+
+#[test]
+fn other_traffic_passes_unchanged() {
+    let s = sinkhole();
+    let msg = query("ads.test.", RecordType::A, true);
+    passes(&s, &frame::frame(&Spec { dport: 5353, ..Spec::v4() }, &msg));
+    passes(&s, &frame::frame(&Spec { dport: 5353, ..Spec::v6() }, &msg));
+    passes(&s, &frame::frame(&Spec::v4(), &query("notlisted.test.", RecordType::A, true)));
+    // Not IP, and a fragment.
+    let mut arp = frame::frame(&Spec::v4(), &msg);
+    arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    passes(&s, &arp);
+    let mut frag = frame::frame(&Spec::v4(), &msg);
+    frag[14 + 6] = 0x20; // MF
+    passes(&s, &frag);
+    let mut tcp = frame::frame(&Spec::v4(), &msg);
+    tcp[14 + 9] = 6;
+    passes(&s, &tcp);
+    passes(&s, &[0u8; 14]);
+    let c = s.counters().unwrap();
+    assert_eq!(c["frames"], 7);
+    assert_eq!(c["answered_exact"] + c["answered_subtree"], 0);
+}
+
+#[test]
+fn answers_go_back_whatever_resolver_was_asked() {
+    let s = sinkhole();
+    let spec = Spec {
+        dst: IpAddr::V4("198.19.99.99".parse().unwrap()),
+        ..Spec::v4()
+    };
+    let p = answer(&s, &spec, &query("ads.test.", RecordType::A, true));
+    assert_eq!(p.src, spec.dst);
+}
+
+#[test]
+fn a_real_list_is_answered_through_the_kernel() {
+    let path = dnssink_tests::shared_list("stevenblack.domains.txt");
+    let loaded = dnssink::load_lists(&[path], &[]).unwrap();
+    assert!(loaded.rules.len() > 140_000, "{}", loaded.summary());
+    let s = Sinkhole::load(&loaded.rules, &Config::default()).unwrap();
+    let names: Vec<&str> = loaded.lists[0].rules.iter().step_by(997).map(|r| r.name.as_str()).collect();
+    assert!(names.len() > 100);
+    for n in &names {
+        nxdomain(&answer(&s, &Spec::v4(), &query(&format!("{n}."), RecordType::A, true)));
+        // Exact rules: a child of a listed name passes (unless it is listed itself).
+        let child = format!("dnssink-not-listed.{n}");
+        if !loaded.rules.verdict(&child).blocked() {
+            passes(&s, &frame::frame(&Spec::v6(), &query(&format!("{child}."), RecordType::AAAA, true)));
+        }
+    }
+}

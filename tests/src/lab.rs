@@ -190,11 +190,9 @@ impl Drop for Proc {
     }
 }
 
-/// The gateway's addresses on the LAN, and on VLAN 100 of it.
+/// The gateway's addresses on the LAN.
 pub const GW4: &str = "198.18.0.1";
 pub const GW6: &str = "2001:db8::1";
-pub const GW4_VLAN: &str = "198.18.1.1";
-pub const GW6_VLAN: &str = "2001:db8:1::1";
 /// What the lab's resolver answers for every name it is asked.
 pub const RESOLVER_A: &str = "198.18.100.9";
 pub const RESOLVER_AAAA: &str = "2001:db8:100::9";
@@ -202,17 +200,35 @@ pub const RESOLVER_AAAA: &str = "2001:db8:100::9";
 pub const CLIENT_IF: &str = "lan0";
 pub const GATEWAY_IF: &str = "lan0";
 
-/// A client and a gateway namespace joined by veth, with VLAN 100 on top, and a dnsmasq
-/// resolver on the gateway that answers every name with [`RESOLVER_A`] / [`RESOLVER_AAAA`].
+/// A client and a gateway namespace joined by veth, and a dnsmasq resolver on the gateway
+/// that answers every name with [`RESOLVER_A`] / [`RESOLVER_AAAA`].
 pub struct Lab {
     // Dropped in order: processes before the namespaces they live in.
     pub procs: Vec<Proc>,
+    /// The tc programs of a VLAN lab, attached while this lives.
+    vlan: Vec<aya::Ebpf>,
     pub client: Netns,
     pub gateway: Netns,
 }
 
+/// The tc programs that make the LAN link carry VLAN 100 (see `tests/lab-ebpf`).
+static LAB_VLAN: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dnssink-lab-vlan"));
+
 impl Lab {
+    /// An untagged LAN.
     pub fn new() -> Result<Lab> {
+        Lab::build(false)
+    }
+
+    /// A LAN whose every frame carries an 802.1Q tag with VLAN ID 100, as between two VLAN
+    /// subinterfaces; dnssink attaches to the parent veth and reads the tags. (This kernel has
+    /// no 8021q module, so the tags are pushed and popped by tc programs.)
+    pub fn with_vlan() -> Result<Lab> {
+        Lab::build(true)
+    }
+
+    fn build(vlan: bool) -> Result<Lab> {
         let client = Netns::new("client")?;
         let gateway = Netns::new("gw")?;
         run(Command::new("ip").args([
@@ -224,20 +240,21 @@ impl Lab {
             ns.sh(&format!(
                 "ip link set {ifc} up
                  ip addr add 198.18.0.{host}/24 dev {ifc}
-                 ip -6 addr add 2001:db8::{host}/64 dev {ifc} nodad
-                 ip link add link {ifc} name {ifc}.100 type vlan id 100
-                 ip link set {ifc}.100 up
-                 ip addr add 198.18.1.{host}/24 dev {ifc}.100
-                 ip -6 addr add 2001:db8:1::{host}/64 dev {ifc}.100 nodad"
+                 ip -6 addr add 2001:db8::{host}/64 dev {ifc} nodad"
             ))?;
         }
-        // Put VLAN tags in the frames themselves, where the XDP program reads them.
-        client.sh(&format!("ethtool -K {CLIENT_IF} txvlan off"))?;
         let mut lab = Lab {
             procs: Vec::new(),
+            vlan: Vec::new(),
             client,
             gateway,
         };
+        if vlan {
+            for ns in [&lab.client, &lab.gateway] {
+                ns.sh(&format!("ethtool -K {CLIENT_IF} txvlan off"))?;
+                lab.vlan.push(in_netns(&ns.name, || attach_vlan(CLIENT_IF))?);
+            }
+        }
         lab.start_resolver()?;
         Ok(lab)
     }
@@ -256,7 +273,7 @@ impl Lab {
             "--log-facility=-",
             "--cache-size=0",
         ]);
-        for a in [GW4, GW6, GW4_VLAN, GW6_VLAN] {
+        for a in [GW4, GW6] {
             cmd.arg(format!("--listen-address={a}"));
         }
         cmd.arg(format!("--address=/#/{RESOLVER_A}"));
@@ -299,6 +316,42 @@ impl Lab {
         ]))?;
         Dig::parse(&String::from_utf8_lossy(&out.stdout))
     }
+}
+
+/// Runs `f` in a thread that has entered the network namespace `ns`.
+pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    let path = format!("/run/netns/{ns}");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let file = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
+            // SAFETY: setns on this thread only, with a namespace fd that is open.
+            let r = unsafe {
+                libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET)
+            };
+            ensure!(r == 0, "setns {ns}: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the thread in {ns} panicked"))?
+    })
+}
+
+/// Loads the lab's tc programs and attaches them to `iface`: push VLAN 100 on egress, pop it
+/// (and drop untagged frames) on ingress.
+fn attach_vlan(iface: &str) -> Result<aya::Ebpf> {
+    use aya::programs::{SchedClassifier, TcAttachType, tc};
+    let mut ebpf = aya::Ebpf::load(LAB_VLAN).context("loading the lab's tc programs")?;
+    let _ = tc::qdisc_add_clsact(iface); // may exist already
+    for (name, dir) in [("vlan_push", TcAttachType::Egress), ("vlan_pop", TcAttachType::Ingress)] {
+        let p: &mut SchedClassifier = ebpf
+            .program_mut(name)
+            .with_context(|| format!("no program {name}"))?
+            .try_into()?;
+        p.load()?;
+        p.attach(iface, dir)
+            .with_context(|| format!("attaching {name} to {iface}"))?;
+    }
+    Ok(ebpf)
 }
 
 /// What dig printed, by section.

@@ -186,7 +186,10 @@ pub fn build(cfg: &Config, q: &Query, qtype: u16, edns: bool) -> Answer {
     }
     let flags = FLAG_QR | (q.flags & FLAG_RD) | FLAG_RA | rcode as u16;
     let mut header = [0u8; HEADER_LEN];
-    for (i, v) in [q.id, flags, 1, an, ns, edns as u16].into_iter().enumerate() {
+    for (i, v) in [q.id, flags, 1, an, ns, edns as u16]
+        .into_iter()
+        .enumerate()
+    {
         header[2 * i..2 * i + 2].copy_from_slice(&v.to_be_bytes());
     }
     Answer {
@@ -274,7 +277,10 @@ mod tests {
         c.has_v4 = 1;
         c.v4 = [198, 18, 0, 10];
         c.has_v6 = 1;
-        c.v6 = "2001:db8::10".parse::<std::net::Ipv6Addr>().unwrap().octets();
+        c.v6 = "2001:db8::10"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets();
         c
     }
 
@@ -315,7 +321,10 @@ mod tests {
     fn address_answers_a_and_aaaa_and_nodata_for_the_rest() {
         let cfg = address_cfg();
         let m = answer(&query("a.test.", RecordType::A, true), &cfg);
-        assert_eq!(m.answers()[0].data(), &RData::A("198.18.0.10".parse().unwrap()));
+        assert_eq!(
+            m.answers()[0].data(),
+            &RData::A("198.18.0.10".parse().unwrap())
+        );
         assert_eq!(m.answers()[0].ttl(), 300);
         let m = answer(&query("a.test.", RecordType::AAAA, false), &cfg);
         assert_eq!(

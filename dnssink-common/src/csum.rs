@@ -5,7 +5,11 @@
 /// The contribution of one byte at `pos` (offset from an even boundary) to the sum.
 #[inline(always)]
 pub const fn word_part(b: u8, pos: usize) -> u32 {
-    if pos & 1 == 0 { (b as u32) << 8 } else { b as u32 }
+    if pos & 1 == 0 {
+        (b as u32) << 8
+    } else {
+        b as u32
+    }
 }
 
 /// A running ones'-complement sum.

@@ -46,6 +46,14 @@ pub struct Name {
 /// keeps the count in map memory instead, which the verifier does not track.
 pub trait Labels {
     fn push(&mut self, hash: u64);
+
+    /// `v`, unchanged; BPF passes it through map memory so that the verifier stops tracking
+    /// its exact value (the walker's count of bytes left in a label, which would otherwise
+    /// split the verification of every byte by the range of that count).
+    #[inline(always)]
+    fn opaque(&mut self, v: usize) -> usize {
+        v
+    }
 }
 
 /// Label hashes in an array, for the host.
@@ -89,7 +97,7 @@ pub fn walk<P: Packet + ?Sized, L: Labels>(
     udp_pos: usize,
     labels: &mut L,
 ) -> Result<Name, NameError> {
-    let mut left = 0u8; // bytes still to read in the current label
+    let mut left = 0usize; // bytes still to read in the current label
     let mut len = 0u8; // length of the current label
     let mut h = hash::LABEL_SEED;
     let mut sum = 0u32;
@@ -100,6 +108,7 @@ pub fn walk<P: Packet + ?Sized, L: Labels>(
             None => return Err(NameError::Truncated),
         };
         sum += csum::word_part(b, udp_pos + i);
+        left = labels.opaque(left);
         if left == 0 {
             if b == 0 {
                 // A zero first byte is the root name: no labels.
@@ -116,7 +125,7 @@ pub fn walk<P: Packet + ?Sized, L: Labels>(
                 0xC0 => return Err(NameError::Compressed),
                 _ => return Err(NameError::BadLabel),
             }
-            left = b;
+            left = b as usize;
             len = b;
             h = hash::LABEL_SEED;
         } else {

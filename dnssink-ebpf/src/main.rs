@@ -41,7 +41,11 @@ fn handle(ctx: &XdpContext) -> Result<u32, u32> {
     let q = question::parse(ctx, &hdrs, scratch)?;
     let verdict = q.labels.lookup();
     if !verdict.blocked() {
-        return Err(if verdict.block() { c::ALLOWED } else { c::PASSED });
+        return Err(if verdict.block() {
+            c::ALLOWED
+        } else {
+            c::PASSED
+        });
     }
     let action = reply::send(ctx, &hdrs, &q)?;
     if action == xdp_action::XDP_TX {

@@ -20,7 +20,9 @@ pub fn ptr_at<T>(ctx: &XdpContext, off: usize) -> Option<*mut T> {
 #[inline(always)]
 fn add_opaque(p: usize, n: usize) -> usize {
     let mut r = p;
-    unsafe { core::arch::asm!("{0} += {1}", inout(reg) r, in(reg) n, options(pure, nomem, nostack)) };
+    unsafe {
+        core::arch::asm!("{0} += {1}", inout(reg) r, in(reg) n, options(pure, nomem, nostack))
+    };
     r
 }
 

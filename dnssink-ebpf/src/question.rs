@@ -53,8 +53,8 @@ pub fn parse(
     if qclass != CLASS_IN {
         return Err(c::UNSUPPORTED);
     }
-    let edns = answer::check_additional(&Frame(ctx), q + 4, h.end, query.arcount)
-        .ok_or(c::BAD_EDNS)?;
+    let edns =
+        answer::check_additional(&Frame(ctx), q + 4, h.end, query.arcount).ok_or(c::BAD_EDNS)?;
     Ok(Question {
         query,
         name,

@@ -44,7 +44,16 @@ impl Sinkhole {
             .program_mut(dnssink_common::PROGRAM)
             .ok_or_else(|| anyhow!("no program {} in the object", dnssink_common::PROGRAM))?
             .try_into()?;
-        prog.load().context("loading the XDP program into the kernel")?;
+        prog.load()
+            .context("loading the XDP program into the kernel")?;
+        match prog.info() {
+            Ok(info) => tracing::debug!(
+                "program loaded: {} bytes translated, {} instructions verified",
+                info.size_translated().unwrap_or(0),
+                info.verified_instruction_count().unwrap_or(0),
+            ),
+            Err(e) => tracing::debug!("no program info: {e}"),
+        }
         let mut s = Sinkhole { ebpf };
         s.set_config(config)?;
         s.fill_rules(rules)?;
@@ -99,7 +108,8 @@ impl Sinkhole {
                 match fallback {
                     Some(m) => {
                         tracing::info!("{iface} has no native XDP; attaching in generic mode");
-                        prog.attach(iface, m).map_err(|e| attach_error(e, iface, m))?;
+                        prog.attach(iface, m)
+                            .map_err(|e| attach_error(e, iface, m))?;
                         Ok(mode_name(m))
                     }
                     None => Err(attach_error(e, iface, first)),
@@ -153,9 +163,9 @@ fn attach_error(e: ProgramError, iface: &str, mode: XdpMode) -> anyhow::Error {
             "an XDP program is already attached to {iface}; see `ip link show dev {iface}` \
              and remove it (`ip link set dev {iface} xdp off`) first"
         ),
-        Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) if mode == XdpMode::Driver => format!(
-            "{iface} does not support native XDP; try --mode generic"
-        ),
+        Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) if mode == XdpMode::Driver => {
+            format!("{iface} does not support native XDP; try --mode generic")
+        }
         Some(libc::EPERM) | Some(libc::EACCES) => {
             format!("not allowed to attach to {iface}: run as root, or with CAP_NET_ADMIN")
         }
@@ -214,7 +224,8 @@ pub fn check_privileges() -> Result<()> {
     const CAP_NET_ADMIN: u32 = 12;
     const CAP_SYS_ADMIN: u32 = 21;
     const CAP_BPF: u32 = 39;
-    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     let eff = status
         .lines()
         .find_map(|l| l.strip_prefix("CapEff:"))

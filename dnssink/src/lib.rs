@@ -31,7 +31,8 @@ pub fn load_lists(blocklists: &[PathBuf], allowlists: &[PathBuf]) -> Result<Load
         (allowlists, Role::Allow, "allowlist"),
     ] {
         for p in paths {
-            let l = lists::load(p, role).map_err(|e| e.context(format!("{what} {}", p.display())))?;
+            let l =
+                lists::load(p, role).map_err(|e| e.context(format!("{what} {}", p.display())))?;
             lists.push(l);
         }
     }

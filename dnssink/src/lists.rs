@@ -173,7 +173,8 @@ fn trim(line: &[u8]) -> &[u8] {
 }
 
 fn is_comment(line: &[u8], format: Format) -> bool {
-    line.starts_with(b"#") || (format == Format::Adblock && (line.starts_with(b"!") || line.starts_with(b"[")))
+    line.starts_with(b"#")
+        || (format == Format::Adblock && (line.starts_with(b"!") || line.starts_with(b"[")))
 }
 
 /// Detects the format from the first lines that are not comments.
@@ -197,7 +198,12 @@ fn detect<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Format {
         votes[idx] += 1;
     }
     let best = (0..4).max_by_key(|&i| (votes[i], i == 1)).unwrap_or(1);
-    [Format::Hosts, Format::Domains, Format::Adblock, Format::Wildcard][best]
+    [
+        Format::Hosts,
+        Format::Domains,
+        Format::Adblock,
+        Format::Wildcard,
+    ][best]
 }
 
 fn strip_inline_comment(line: &str) -> &str {
@@ -299,9 +305,14 @@ pub fn normalise(name: &str) -> Result<String, Skip> {
         && ascii.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         });
-    if ok { Ok(ascii) } else { Err(Skip::InvalidName) }
+    if ok {
+        Ok(ascii)
+    } else {
+        Err(Skip::InvalidName)
+    }
 }
 
 #[cfg(test)]
@@ -344,7 +355,10 @@ mod tests {
         assert_eq!(l.format, Format::Domains);
         assert_eq!(
             names(&l),
-            [("ads.test", Kind::BlockExact), ("bad_name-ok.test", Kind::BlockExact)]
+            [
+                ("ads.test", Kind::BlockExact),
+                ("bad_name-ok.test", Kind::BlockExact)
+            ]
         );
         assert_eq!(l.skipped[&Skip::Unrecognised], 1);
         assert_eq!(l.skipped[&Skip::InvalidName], 1);
@@ -387,10 +401,19 @@ mod tests {
 
     #[test]
     fn names_are_checked_and_punycoded() {
-        assert_eq!(normalise("Bücher.Example.").unwrap(), "xn--bcher-kva.example");
+        assert_eq!(
+            normalise("Bücher.Example.").unwrap(),
+            "xn--bcher-kva.example"
+        );
         assert_eq!(normalise(&"a".repeat(63)).unwrap().len(), 63);
         assert!(normalise(&"a".repeat(64)).is_err());
-        let long = ["a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(61)].join(".");
+        let long = [
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61),
+        ]
+        .join(".");
         assert!(normalise(&long).is_ok());
         assert!(normalise(&format!("{long}d")).is_err());
         assert!(normalise("a..b").is_err());

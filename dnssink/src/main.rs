@@ -9,7 +9,11 @@ use dnssink_common::config::Config;
 use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Parser)]
-#[command(name = "dnssink", version, about = "A DNS sinkhole in the kernel: XDP answers blocked names at the gateway NIC")]
+#[command(
+    name = "dnssink",
+    version,
+    about = "A DNS sinkhole in the kernel: XDP answers blocked names at the gateway NIC"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

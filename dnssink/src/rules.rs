@@ -86,7 +86,11 @@ mod tests {
 
     #[test]
     fn merges_kinds_and_counts_duplicates() {
-        let block = parse("b", b"||ads.test^\n||ads.test^\n@@||ok.ads.test^\n", Role::Block);
+        let block = parse(
+            "b",
+            b"||ads.test^\n||ads.test^\n@@||ok.ads.test^\n",
+            Role::Block,
+        );
         let hosts = parse("h", b"0.0.0.0 ads.test exact.test\n", Role::Block);
         let allow = parse("a", b"exact.test\n", Role::Allow);
         let set = RuleSet::compile([&block, &hosts, &allow]).unwrap();

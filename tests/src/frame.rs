@@ -92,7 +92,11 @@ pub fn frame(spec: &Spec, payload: &[u8]) -> Vec<u8> {
     f.extend_from_slice(&GATEWAY_MAC);
     f.extend_from_slice(&CLIENT_MAC);
     for (i, vid) in spec.vlans.iter().enumerate() {
-        let tpid: u16 = if i == 0 && spec.vlans.len() == 2 { 0x88a8 } else { 0x8100 };
+        let tpid: u16 = if i == 0 && spec.vlans.len() == 2 {
+            0x88a8
+        } else {
+            0x8100
+        };
         f.extend_from_slice(&tpid.to_be_bytes());
         f.extend_from_slice(&vid.to_be_bytes());
     }
@@ -164,9 +168,16 @@ pub fn parse(f: &[u8]) -> Result<Parsed> {
         0x0800 => {
             let ip = &f[off..];
             let ihl = ((ip[0] & 0x0f) as usize) * 4;
-            ensure!(fold(sum16(&ip[..ihl])) == 0xffff, "bad IPv4 header checksum");
+            ensure!(
+                fold(sum16(&ip[..ihl])) == 0xffff,
+                "bad IPv4 header checksum"
+            );
             let tot = u16::from_be_bytes([ip[2], ip[3]]) as usize;
-            ensure!(off + tot == f.len(), "IPv4 total length {tot} vs frame {}", f.len() - off);
+            ensure!(
+                off + tot == f.len(),
+                "IPv4 total length {tot} vs frame {}",
+                f.len() - off
+            );
             ensure!(ip[9] == 17, "not UDP");
             let s = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
             let d = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
@@ -179,13 +190,23 @@ pub fn parse(f: &[u8]) -> Result<Parsed> {
             ensure!(ip[6] == 17, "not UDP");
             let s = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[8..24]).unwrap());
             let d = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[24..40]).unwrap());
-            (IpAddr::V6(s), IpAddr::V6(d), ip[7], off + 40, off + 40 + plen)
+            (
+                IpAddr::V6(s),
+                IpAddr::V6(d),
+                ip[7],
+                off + 40,
+                off + 40 + plen,
+            )
         }
         other => bail!("ethertype {other:#06x}"),
     };
     let udp = &f[udp_off..udp_end];
     let udp_len = u16::from_be_bytes([udp[4], udp[5]]) as usize;
-    ensure!(udp_len == udp.len(), "UDP length {udp_len} vs {}", udp.len());
+    ensure!(
+        udp_len == udp.len(),
+        "UDP length {udp_len} vs {}",
+        udp.len()
+    );
     ensure!(udp[6..8] != [0, 0], "UDP checksum is zero");
     ensure!(
         fold(pseudo_sum(&src, &dst, udp_len) + sum16(udp)) == 0xffff,

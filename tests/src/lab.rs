@@ -3,7 +3,7 @@
 
 use std::{
     io::{BufRead as _, BufReader},
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Command, Output, Stdio},
     sync::{
         atomic::{AtomicU32, Ordering},
@@ -92,8 +92,14 @@ impl Proc {
             .with_context(|| format!("starting {what}: {cmd:?}"))?;
         let (tx, rx) = mpsc::channel();
         for out in [
-            child.stdout.take().map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
-            child.stderr.take().map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -120,7 +126,10 @@ impl Proc {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left.min(Duration::from_millis(200))) {
+            match self
+                .lines
+                .recv_timeout(left.min(Duration::from_millis(200)))
+            {
                 Ok(line) => {
                     self.seen.push(line.clone());
                     if line.contains(needle) {
@@ -212,8 +221,7 @@ pub struct Lab {
 }
 
 /// The tc programs that make the LAN link carry VLAN 100 (see `tests/lab-ebpf`).
-static LAB_VLAN: &[u8] =
-    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dnssink-lab-vlan"));
+static LAB_VLAN: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dnssink-lab-vlan"));
 
 impl Lab {
     /// An untagged LAN.
@@ -232,8 +240,18 @@ impl Lab {
         let client = Netns::new("client")?;
         let gateway = Netns::new("gw")?;
         run(Command::new("ip").args([
-            "link", "add", CLIENT_IF, "netns", &client.name, "type", "veth", "peer", "name",
-            GATEWAY_IF, "netns", &gateway.name,
+            "link",
+            "add",
+            CLIENT_IF,
+            "netns",
+            &client.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            GATEWAY_IF,
+            "netns",
+            &gateway.name,
         ]))?;
         for (ns, host) in [(&client, "2"), (&gateway, "1")] {
             let ifc = CLIENT_IF;
@@ -252,7 +270,8 @@ impl Lab {
         if vlan {
             for ns in [&lab.client, &lab.gateway] {
                 ns.sh(&format!("ethtool -K {CLIENT_IF} txvlan off"))?;
-                lab.vlan.push(in_netns(&ns.name, || attach_vlan(CLIENT_IF))?);
+                lab.vlan
+                    .push(in_netns(&ns.name, || attach_vlan(CLIENT_IF))?);
             }
         }
         lab.start_resolver()?;
@@ -284,10 +303,10 @@ impl Lab {
         // Ready when it answers.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(r) = self.dig(GW4, "ready.test", "A") {
-                if r.answers.iter().any(|a| a.contains(RESOLVER_A)) {
-                    return Ok(());
-                }
+            if let Ok(r) = self.dig(GW4, "ready.test", "A")
+                && r.answers.iter().any(|a| a.contains(RESOLVER_A))
+            {
+                return Ok(());
             }
             ensure!(Instant::now() < deadline, "dnsmasq does not answer");
             std::thread::sleep(Duration::from_millis(100));
@@ -325,9 +344,8 @@ pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> Result<T> + Send) -> Resu
         s.spawn(|| {
             let file = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
             // SAFETY: setns on this thread only, with a namespace fd that is open.
-            let r = unsafe {
-                libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET)
-            };
+            let r =
+                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
             ensure!(r == 0, "setns {ns}: {}", std::io::Error::last_os_error());
             f()
         })
@@ -342,7 +360,10 @@ fn attach_vlan(iface: &str) -> Result<aya::Ebpf> {
     use aya::programs::{SchedClassifier, TcAttachType, tc};
     let mut ebpf = aya::Ebpf::load(LAB_VLAN).context("loading the lab's tc programs")?;
     let _ = tc::qdisc_add_clsact(iface); // may exist already
-    for (name, dir) in [("vlan_push", TcAttachType::Egress), ("vlan_pop", TcAttachType::Ingress)] {
+    for (name, dir) in [
+        ("vlan_push", TcAttachType::Egress),
+        ("vlan_pop", TcAttachType::Ingress),
+    ] {
         let p: &mut SchedClassifier = ebpf
             .program_mut(name)
             .with_context(|| format!("no program {name}"))?
@@ -408,11 +429,14 @@ impl Dig {
 
     /// The answer came from dnssink: its SOA names `dnssink.invalid.`.
     pub fn from_dnssink(&self) -> bool {
-        self.authority.iter().any(|l| l.contains("dnssink.invalid."))
+        self.authority
+            .iter()
+            .any(|l| l.contains("dnssink.invalid."))
     }
 }
 
-/// The `dnssink` binary: `$DNSSINK_BIN`, or `target/<profile>/dnssink` next to this test.
+/// The `dnssink` binary: `$DNSSINK_BIN`, or `target/<profile>/dnssink` beside this program
+/// (a test runs from `target/<profile>/deps/`).
 pub fn dnssink_bin() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("DNSSINK_BIN") {
         return Ok(p.into());
@@ -420,13 +444,17 @@ pub fn dnssink_bin() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let dir = exe
         .parent()
-        .and_then(Path::parent)
-        .context("test binary has no target directory")?;
-    let bin = dir.join("dnssink");
-    ensure!(
-        bin.exists(),
-        "{} is missing: build it first (`cargo build -p dnssink`; `cargo xtask test` does)",
-        bin.display()
-    );
-    Ok(bin)
+        .context("no directory for the running program")?;
+    [Some(dir), dir.parent()]
+        .into_iter()
+        .flatten()
+        .map(|d| d.join("dnssink"))
+        .find(|b| b.is_file())
+        .with_context(|| {
+            format!(
+                "no dnssink binary near {}: build it first (`cargo build -p dnssink`; \
+                 `cargo xtask test` does)",
+                dir.display()
+            )
+        })
 }

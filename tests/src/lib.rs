@@ -9,7 +9,8 @@ pub mod lab;
 
 /// Path of a file under the workspace's `../shared/blocklists/`.
 pub fn shared_list(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/blocklists")
-        .join(name)
+        .join(name);
+    p.canonicalize().unwrap_or(p)
 }

@@ -27,7 +27,11 @@ const BLOCK: &str = "\
 fn sinkholed(d: &Dig) {
     assert_eq!(d.status, "NXDOMAIN", "{}", d.text);
     assert!(d.from_dnssink(), "the SOA of dnssink:\n{}", d.text);
-    assert!(d.flags.contains("rd") && d.flags.contains("ra"), "{}", d.text);
+    assert!(
+        d.flags.contains("rd") && d.flags.contains("ra"),
+        "{}",
+        d.text
+    );
 }
 
 fn resolved(d: &Dig, addr: &str) {
@@ -57,9 +61,18 @@ fn blocks_and_passes(lab: &mut Lab) {
         let d = lab.dig(server, "ads.test", "A").unwrap();
         assert!(d.question[0].contains("ads.test."), "{}", d.text);
         resolved(&lab.dig(server, "example.test", "A").unwrap(), RESOLVER_A);
-        resolved(&lab.dig(server, "example.test", "AAAA").unwrap(), RESOLVER_AAAA);
-        resolved(&lab.dig(server, "ok.tracker.test", "A").unwrap(), RESOLVER_A);
-        resolved(&lab.dig(server, "allowed.ads.test", "A").unwrap(), RESOLVER_A);
+        resolved(
+            &lab.dig(server, "example.test", "AAAA").unwrap(),
+            RESOLVER_AAAA,
+        );
+        resolved(
+            &lab.dig(server, "ok.tracker.test", "A").unwrap(),
+            RESOLVER_A,
+        );
+        resolved(
+            &lab.dig(server, "allowed.ads.test", "A").unwrap(),
+            RESOLVER_A,
+        );
         sinkholed(&lab.dig(server, "sub.allowed.ads.test", "A").unwrap());
     }
 }
@@ -69,7 +82,10 @@ fn blocks_and_passes(lab: &mut Lab) {
 fn stops_cleanly(lab: &mut Lab) {
     let (status, out) = lab.procs.last_mut().unwrap().stop().unwrap();
     assert!(status.success(), "{out:?}");
-    assert!(out.iter().any(|l| l.contains("detached from lan0")), "{out:?}");
+    assert!(
+        out.iter().any(|l| l.contains("detached from lan0")),
+        "{out:?}"
+    );
     let link = lab::run(lab.gateway.cmd("ip").args(["link", "show", GATEWAY_IF])).unwrap();
     assert!(!String::from_utf8_lossy(&link.stdout).contains("xdp"));
     resolved(&lab.dig(GW4, "ads.test", "A").unwrap(), RESOLVER_A);
@@ -81,7 +97,9 @@ fn blocks_and_passes_over_ipv4_and_ipv6() {
     blocks_and_passes(&mut lab);
     // Blocked names are answered whichever resolver the client asked; the rest pass on, and
     // a resolver that is not there never answers.
-    lab.client.sh("ip route add 198.19.0.0/16 via 198.18.0.1").unwrap();
+    lab.client
+        .sh("ip route add 198.19.0.0/16 via 198.18.0.1")
+        .unwrap();
     sinkholed(&lab.dig("198.19.0.53", "ads.test", "A").unwrap());
     assert!(lab.dig("198.19.0.53", "example.test", "A").is_err());
     stops_cleanly(&mut lab);
@@ -112,7 +130,12 @@ fn block_page_address_and_ttl() {
         assert_eq!(d.status, "NOERROR", "{}", d.text);
         assert_eq!(d.answers.len(), 1, "{}", d.text);
         let f: Vec<&str> = d.answers[0].split_whitespace().collect();
-        assert_eq!(f, ["ads.test.", "42", "IN", "A", "198.18.0.10"], "{}", d.text);
+        assert_eq!(
+            f,
+            ["ads.test.", "42", "IN", "A", "198.18.0.10"],
+            "{}",
+            d.text
+        );
         let d = lab.dig(server, "ads.test", "AAAA").unwrap();
         assert!(d.answers[0].ends_with("2001:db8::10"), "{}", d.text);
         // HTTPS and other types: NODATA with the SOA.
@@ -158,7 +181,10 @@ fn fails_with(ns: Option<&Netns>, args: &[&str], needle: &str) {
     let out = cmd.args(args).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{args:?} should fail");
-    assert!(err.contains(needle), "{args:?}: expected {needle:?} in:\n{err}");
+    assert!(
+        err.contains(needle),
+        "{args:?}: expected {needle:?} in:\n{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -166,10 +192,15 @@ fn fails_with(ns: Option<&Netns>, args: &[&str], needle: &str) {
 fn clear_errors_and_nothing_left_attached() {
     let ns = Netns::new("errors").unwrap();
     // A bridge: an interface without native XDP (this kernel has no dummy driver).
-    ns.sh("ip link add br0 type bridge\nip link set br0 up").unwrap();
+    ns.sh("ip link add br0 type bridge\nip link set br0 up")
+        .unwrap();
     let block = list(BLOCK);
     let b = path(&block);
-    fails_with(Some(&ns), &["attach", "nope0", "--blocklist", b], "no such interface: nope0");
+    fails_with(
+        Some(&ns),
+        &["attach", "nope0", "--blocklist", b],
+        "no such interface: nope0",
+    );
     fails_with(
         Some(&ns),
         &["attach", "br0", "--blocklist", "/nonexistent/list.txt"],
@@ -180,7 +211,11 @@ fn clear_errors_and_nothing_left_attached() {
         &["attach", "br0", "--blocklist", b, "--response", "nxdomian"],
         "--response",
     );
-    fails_with(Some(&ns), &["attach", "br0", "--blocklist", b, "--ttl=abc"], "--ttl");
+    fails_with(
+        Some(&ns),
+        &["attach", "br0", "--blocklist", b, "--ttl=abc"],
+        "--ttl",
+    );
     fails_with(
         Some(&ns),
         &["attach", "br0", "--blocklist", b, "--mode", "native"],
@@ -190,14 +225,22 @@ fn clear_errors_and_nothing_left_attached() {
     let bin = dnssink_bin().unwrap();
     let out = ns
         .cmd("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(&bin)
         .args(["attach", "br0", "--blocklist", b])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("needs root, or the capabilities CAP_BPF and CAP_NET_ADMIN"), "{err}");
+    assert!(
+        err.contains("needs root, or the capabilities CAP_BPF and CAP_NET_ADMIN"),
+        "{err}"
+    );
     // An XDP program already there.
     let mut first = Proc::spawn("dnssink", {
         let mut c = ns.cmd(&bin);
@@ -205,7 +248,9 @@ fn clear_errors_and_nothing_left_attached() {
         c
     })
     .unwrap();
-    first.wait_for("dnssink: attached", Duration::from_secs(60)).unwrap();
+    first
+        .wait_for("dnssink: attached", Duration::from_secs(60))
+        .unwrap();
     fails_with(
         Some(&ns),
         &["attach", "br0", "--blocklist", b],

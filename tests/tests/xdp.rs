@@ -111,17 +111,28 @@ fn soa(p: &Parsed, ttl: u32) {
 #[test]
 fn ipv4_a_with_edns_gets_nxdomain() {
     let s = sinkhole();
-    let p = answer(&s, &Spec::v4(), &query("www.ads.test.", RecordType::A, true));
+    let p = answer(
+        &s,
+        &Spec::v4(),
+        &query("www.ads.test.", RecordType::A, true),
+    );
     nxdomain(&p);
     assert_eq!(p.message.extensions().as_ref().unwrap().max_payload(), 1232);
     let c = s.counters().unwrap();
-    assert_eq!((c["frames"], c["dns_queries"], c["answered_subtree"]), (1, 1, 1));
+    assert_eq!(
+        (c["frames"], c["dns_queries"], c["answered_subtree"]),
+        (1, 1, 1)
+    );
 }
 
 #[test]
 fn ipv6_aaaa_without_edns() {
     let s = sinkhole();
-    let p = answer(&s, &Spec::v6(), &query("ads.test.", RecordType::AAAA, false));
+    let p = answer(
+        &s,
+        &Spec::v6(),
+        &query("ads.test.", RecordType::AAAA, false),
+    );
     nxdomain(&p);
     assert!(p.message.extensions().is_none());
 }
@@ -160,7 +171,11 @@ fn ipv4_options_are_kept_and_summed() {
 #[test]
 fn https_query_is_answered() {
     let s = sinkhole();
-    nxdomain(&answer(&s, &Spec::v4(), &query("ads.test.", RecordType::HTTPS, true)));
+    nxdomain(&answer(
+        &s,
+        &Spec::v4(),
+        &query("ads.test.", RecordType::HTTPS, true),
+    ));
 }
 
 #[test]
@@ -183,14 +198,23 @@ fn response_modes() {
 
     let s = load(BLOCK, "", "null");
     let p = answer(&s, &spec, &a);
-    assert_eq!(p.message.answers()[0].data(), &RData::A("0.0.0.0".parse().unwrap()));
+    assert_eq!(
+        p.message.answers()[0].data(),
+        &RData::A("0.0.0.0".parse().unwrap())
+    );
     let p = answer(&s, &Spec::v6(), &aaaa);
-    assert_eq!(p.message.answers()[0].data(), &RData::AAAA("::".parse().unwrap()));
+    assert_eq!(
+        p.message.answers()[0].data(),
+        &RData::AAAA("::".parse().unwrap())
+    );
 
     let mut s = load(BLOCK, "", "198.18.0.10,2001:db8::10");
     let p = answer(&s, &spec, &a);
     assert_eq!(p.message.answers().len(), 1);
-    assert_eq!(p.message.answers()[0].data(), &RData::A("198.18.0.10".parse().unwrap()));
+    assert_eq!(
+        p.message.answers()[0].data(),
+        &RData::A("198.18.0.10".parse().unwrap())
+    );
     assert_eq!(p.message.answers()[0].ttl(), 10);
     let p = answer(&s, &spec, &aaaa);
     assert_eq!(
@@ -222,18 +246,34 @@ fn exact_subtree_and_allow() {
     let spec = Spec::v4();
     let f = |n: &str| frame::frame(&spec, &query(n, RecordType::A, true));
     // Exact: the name only.
-    nxdomain(&answer(&s, &spec, &query("exact.test.", RecordType::A, true)));
+    nxdomain(&answer(
+        &s,
+        &spec,
+        &query("exact.test.", RecordType::A, true),
+    ));
     passes(&s, &f("www.exact.test."));
     // Subtree: the name and below.
-    nxdomain(&answer(&s, &spec, &query("tracker.test.", RecordType::A, true)));
-    nxdomain(&answer(&s, &spec, &query("a.b.c.tracker.test.", RecordType::A, true)));
+    nxdomain(&answer(
+        &s,
+        &spec,
+        &query("tracker.test.", RecordType::A, true),
+    ));
+    nxdomain(&answer(
+        &s,
+        &spec,
+        &query("a.b.c.tracker.test.", RecordType::A, true),
+    ));
     passes(&s, &f("xtracker.test."));
     passes(&s, &f("test."));
     // Allow beats block: a subtree allow in the blocklist, an exact allow from the allowlist.
     passes(&s, &f("ok.tracker.test."));
     passes(&s, &f("deep.ok.tracker.test."));
     passes(&s, &f("allowed.ads.test."));
-    nxdomain(&answer(&s, &spec, &query("sub.allowed.ads.test.", RecordType::A, true)));
+    nxdomain(&answer(
+        &s,
+        &spec,
+        &query("sub.allowed.ads.test.", RecordType::A, true),
+    ));
     let c = s.counters().unwrap();
     assert_eq!(c["allowed"], 3);
     assert_eq!(c["passed"], 3);
@@ -244,7 +284,11 @@ fn exact_subtree_and_allow() {
 #[test]
 fn mixed_case_is_matched_and_echoed() {
     let s = sinkhole();
-    let p = answer(&s, &Spec::v4(), &query("WwW.AdS.TeSt.", RecordType::A, true));
+    let p = answer(
+        &s,
+        &Spec::v4(),
+        &query("WwW.AdS.TeSt.", RecordType::A, true),
+    );
     nxdomain(&p);
     assert_eq!(p.message.queries()[0].name().to_ascii(), "WwW.AdS.TeSt.");
 }
@@ -263,9 +307,17 @@ fn longest_name_is_answered() {
     assert_eq!(many.len(), 254);
     let s = load(&format!("{name}\n{}\n", &many[2..]), "", "nxdomain");
     for n in [&name, &many[2..].to_string()] {
-        let p = answer(&s, &Spec::v4(), &query(&format!("{n}."), RecordType::A, true));
+        let p = answer(
+            &s,
+            &Spec::v4(),
+            &query(&format!("{n}."), RecordType::A, true),
+        );
         nxdomain(&p);
-        let p = answer(&s, &Spec::v6(), &query(&format!("{n}."), RecordType::AAAA, true));
+        let p = answer(
+            &s,
+            &Spec::v6(),
+            &query(&format!("{n}."), RecordType::AAAA, true),
+        );
         nxdomain(&p);
     }
 }
@@ -292,15 +344,76 @@ fn what_cannot_be_parsed_passes_unchanged() {
         (with_name(b"\x03ads\xc0\x0c", false), "unparsed_compressed"),
         (with_name(b"\x43ads\x04test\x00", true), "unparsed_bad_name"),
         (with_name(b"\x00", true), "unparsed_bad_name"),
-        (with_name(&[b"\x3f".as_slice(), &[b'a'; 63], b"\x3f", &[b'a'; 63], b"\x3f", &[b'a'; 63], b"\x3f", &[b'a'; 63], b"\x00"].concat(), true), "unparsed_bad_name"),
+        (
+            with_name(
+                &[
+                    b"\x3f".as_slice(),
+                    &[b'a'; 63],
+                    b"\x3f",
+                    &[b'a'; 63],
+                    b"\x3f",
+                    &[b'a'; 63],
+                    b"\x3f",
+                    &[b'a'; 63],
+                    b"\x00",
+                ]
+                .concat(),
+                true,
+            ),
+            "unparsed_bad_name",
+        ),
         (ok[..20].to_vec(), "unparsed_truncated"),
         ([&ok[..], b"junk"].concat(), "unparsed_bad_edns"),
-        ({ let mut m = ok.clone(); m[2] |= 0x80; m }, "unparsed_not_query"),
-        ({ let mut m = ok.clone(); m[2] |= 0x28; m }, "unparsed_not_query"),
-        ({ let mut m = ok.clone(); m[5] = 2; m }, "unparsed_not_query"),
-        ({ let mut m = ok.clone(); m[11] = 0; m }, "unparsed_bad_edns"),
-        ({ let mut m = ok.clone(); let n = m.len(); m[n - 5] = 1; m }, "unparsed_bad_edns"),
-        ({ let mut m = ok.clone(); let n = m.len(); m[n - 12] = 3; m }, "unparsed_unsupported"),
+        (
+            {
+                let mut m = ok.clone();
+                m[2] |= 0x80;
+                m
+            },
+            "unparsed_not_query",
+        ),
+        (
+            {
+                let mut m = ok.clone();
+                m[2] |= 0x28;
+                m
+            },
+            "unparsed_not_query",
+        ),
+        (
+            {
+                let mut m = ok.clone();
+                m[5] = 2;
+                m
+            },
+            "unparsed_not_query",
+        ),
+        (
+            {
+                let mut m = ok.clone();
+                m[11] = 0;
+                m
+            },
+            "unparsed_bad_edns",
+        ),
+        (
+            {
+                let mut m = ok.clone();
+                let n = m.len();
+                m[n - 5] = 1;
+                m
+            },
+            "unparsed_bad_edns",
+        ),
+        (
+            {
+                let mut m = ok.clone();
+                let n = m.len();
+                m[n - 12] = 3;
+                m
+            },
+            "unparsed_unsupported",
+        ),
     ];
     for (msg, counter) in &cases {
         let before = s.counters().unwrap()[counter];
@@ -316,9 +429,30 @@ fn what_cannot_be_parsed_passes_unchanged() {
 fn other_traffic_passes_unchanged() {
     let s = sinkhole();
     let msg = query("ads.test.", RecordType::A, true);
-    passes(&s, &frame::frame(&Spec { dport: 5353, ..Spec::v4() }, &msg));
-    passes(&s, &frame::frame(&Spec { dport: 5353, ..Spec::v6() }, &msg));
-    passes(&s, &frame::frame(&Spec::v4(), &query("notlisted.test.", RecordType::A, true)));
+    passes(
+        &s,
+        &frame::frame(
+            &Spec {
+                dport: 5353,
+                ..Spec::v4()
+            },
+            &msg,
+        ),
+    );
+    passes(
+        &s,
+        &frame::frame(
+            &Spec {
+                dport: 5353,
+                ..Spec::v6()
+            },
+            &msg,
+        ),
+    );
+    passes(
+        &s,
+        &frame::frame(&Spec::v4(), &query("notlisted.test.", RecordType::A, true)),
+    );
     // Not IP, and a fragment.
     let mut arp = frame::frame(&Spec::v4(), &msg);
     arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
@@ -352,14 +486,29 @@ fn a_real_list_is_answered_through_the_kernel() {
     let loaded = dnssink::load_lists(&[path], &[]).unwrap();
     assert!(loaded.rules.len() > 140_000, "{}", loaded.summary());
     let s = Sinkhole::load(&loaded.rules, &Config::default()).unwrap();
-    let names: Vec<&str> = loaded.lists[0].rules.iter().step_by(997).map(|r| r.name.as_str()).collect();
+    let names: Vec<&str> = loaded.lists[0]
+        .rules
+        .iter()
+        .step_by(997)
+        .map(|r| r.name.as_str())
+        .collect();
     assert!(names.len() > 100);
     for n in &names {
-        nxdomain(&answer(&s, &Spec::v4(), &query(&format!("{n}."), RecordType::A, true)));
+        nxdomain(&answer(
+            &s,
+            &Spec::v4(),
+            &query(&format!("{n}."), RecordType::A, true),
+        ));
         // Exact rules: a child of a listed name passes (unless it is listed itself).
         let child = format!("dnssink-not-listed.{n}");
         if !loaded.rules.verdict(&child).blocked() {
-            passes(&s, &frame::frame(&Spec::v6(), &query(&format!("{child}."), RecordType::AAAA, true)));
+            passes(
+                &s,
+                &frame::frame(
+                    &Spec::v6(),
+                    &query(&format!("{child}."), RecordType::AAAA, true),
+                ),
+            );
         }
     }
 }

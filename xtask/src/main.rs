@@ -1,1 +1,291 @@
-fn main(){}
+//! `cargo xtask setup | test | demo`: the project's commands, runnable on a fresh machine.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what building and testing need; does nothing when all of it is there.
+    Setup,
+    /// Every test: fmt, clippy, host unit tests and the kernel integration tests (as root).
+    Test,
+    /// Build a lab of network namespaces, attach dnssink, and show real queries.
+    Demo,
+}
+
+/// Debian packages: LLVM 22 for bpf-linker, and the tools the tests and the demo run.
+const PACKAGES: &[&str] = &[
+    "llvm-22-dev",
+    "libpolly-22-dev",
+    "dnsutils",
+    "dnsmasq-base",
+    "unbound",
+    "bpftool",
+    "iproute2",
+    "ethtool",
+    "tcpdump",
+    "knot-dnsutils",
+    "dnsperf",
+    "util-linux",
+];
+const BPF_LINKER: &str = "0.13";
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Setup => setup(),
+        Cmd::Test => test(),
+        Cmd::Demo => demo(),
+    };
+    if let Err(e) = result {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(what: &str, cmd: &mut Command) -> Result<()> {
+    println!("==> {what}");
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+fn output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn missing_packages() -> Vec<&'static str> {
+    PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
+                .is_none_or(|s| !s.contains("install ok installed"))
+        })
+        .collect()
+}
+
+fn has_rust_src() -> bool {
+    output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--toolchain",
+        "nightly",
+        "--installed",
+    ]))
+    .is_some_and(|s| s.lines().any(|l| l.starts_with("rust-src")))
+}
+
+fn has_bpf_linker() -> bool {
+    output(Command::new("bpf-linker").arg("--version"))
+        .is_some_and(|s| s.contains(&format!("bpf-linker {BPF_LINKER}")))
+}
+
+fn setup_needed() -> bool {
+    !missing_packages().is_empty() || !has_rust_src() || !has_bpf_linker()
+}
+
+fn setup() -> Result<()> {
+    let missing = missing_packages();
+    if missing.is_empty() {
+        println!("==> Debian packages: all there");
+    } else {
+        run(
+            "apt-get update",
+            Command::new("apt-get").args(["update", "-qq"]),
+        )?;
+        run(
+            &format!("apt-get install {}", missing.join(" ")),
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends"])
+                .args(&missing)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+    }
+    if has_rust_src() {
+        println!("==> rust-src for nightly: there");
+    } else {
+        run(
+            "rustup component add rust-src --toolchain nightly",
+            Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]),
+        )
+        .context("the BPF crate builds with the nightly toolchain and its rust-src")?;
+    }
+    if has_bpf_linker() {
+        println!("==> bpf-linker {BPF_LINKER}: there");
+    } else {
+        run(
+            &format!("cargo install bpf-linker {BPF_LINKER} (LLVM 22; takes about 4 minutes)"),
+            cargo()
+                .args([
+                    "install",
+                    "bpf-linker",
+                    "--version",
+                    &format!("~{BPF_LINKER}"),
+                ])
+                .args(["--no-default-features", "--features", "llvm-22", "--locked"])
+                .env("LLVM_PREFIX", "/usr/lib/llvm-22"),
+        )?;
+    }
+    Ok(())
+}
+
+fn ensure_setup() -> Result<()> {
+    if setup_needed() {
+        println!("==> something is missing: running setup");
+        setup()?;
+    }
+    Ok(())
+}
+
+fn ensure_root(what: &str) -> Result<()> {
+    let uid = output(Command::new("id").arg("-u")).unwrap_or_default();
+    if uid.trim() != "0" {
+        bail!("{what} loads BPF programs and makes network namespaces: run it as root");
+    }
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    ensure_setup()?;
+    ensure_root("cargo xtask test")?;
+    run(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--check"]),
+    )?;
+    run(
+        "cargo clippy (userspace crates) -D warnings",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--exclude",
+            "dnssink-ebpf",
+            "--exclude",
+            "dnssink-lab-ebpf",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run(
+        "build dnssink",
+        cargo().args(["build", "--package", "dnssink", "--bins"]),
+    )?;
+    let mut total = Counts::default();
+    for (what, packages) in [
+        ("host unit tests", &["dnssink-common", "dnssink"][..]),
+        (
+            "kernel integration tests (test_run and netns labs)",
+            &["dnssink-tests"][..],
+        ),
+    ] {
+        let mut cmd = cargo();
+        cmd.args(["test", "--lib", "--bins", "--tests"]);
+        for p in packages {
+            cmd.args(["--package", p]);
+        }
+        let result = run_tests(what, &mut cmd, &mut total);
+        if result.is_err() {
+            println!(
+                "test: {} passed, {} failed",
+                total.passed,
+                total.failed.max(1)
+            );
+            return result;
+        }
+    }
+    println!("test: {} passed, {} failed", total.passed, total.failed);
+    Ok(())
+}
+
+#[derive(Default)]
+struct Counts {
+    passed: usize,
+    failed: usize,
+}
+
+/// Runs `cargo test`, echoing its output and adding its `test result:` lines to `counts`.
+fn run_tests(what: &str, cmd: &mut Command, counts: &mut Counts) -> Result<()> {
+    use std::io::{BufRead as _, BufReader};
+    println!("==> {what}");
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {cmd:?}"))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        // test result: ok. 13 passed; 0 failed; 0 ignored; ...
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            for field in rest.split(';') {
+                let mut words = field.split_whitespace().rev();
+                let (Some(key), Some(n)) = (words.next(), words.next()) else {
+                    continue;
+                };
+                let n: usize = n.parse().unwrap_or(0);
+                match key {
+                    "passed" => counts.passed += n,
+                    "failed" => counts.failed += n,
+                    _ => {}
+                }
+            }
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+fn demo() -> Result<()> {
+    ensure_setup()?;
+    ensure_root("cargo xtask demo")?;
+    run(
+        "build dnssink",
+        cargo().args(["build", "--quiet", "--package", "dnssink", "--bins"]),
+    )?;
+    run(
+        "demo",
+        cargo().args([
+            "run",
+            "--quiet",
+            "--package",
+            "dnssink-tests",
+            "--bin",
+            "dnssink-demo",
+        ]),
+    )
+}

@@ -42,7 +42,7 @@ impl Headers {
     /// The same headers as values the verifier does not know exactly (but within bounds), so
     /// that what follows is verified once, not once per VLAN depth and IP version.
     #[inline(always)]
-    pub fn laundered(self, s: &mut Scratch) -> Headers {
+    pub fn laundered(self, s: &Scratch) -> Headers {
         let l3 = s.launder(self.l3) & 0x1f;
         let ip_len = s.launder(self.ip_len) & 0x3f;
         Headers {

@@ -27,8 +27,12 @@ static RULES: HashMap<u64, u8> = HashMap::with_max_entries(1, 0);
 pub struct Scratch {
     hashes: [u64; LABEL_SLOTS],
     count: u64,
-    tmp: u64,
+    tmp: core::cell::UnsafeCell<u64>,
 }
+
+// SAFETY: each CPU has its own value, and XDP runs one packet at a time on a CPU, without
+// preemption: no value is ever shared.
+unsafe impl Sync for Scratch {}
 
 #[map(name = "SCRATCH")]
 static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
@@ -49,10 +53,10 @@ impl Scratch {
 
     /// `v`, as a value the verifier knows nothing about.
     #[inline(always)]
-    pub fn launder(&mut self, v: usize) -> usize {
+    pub fn launder(&self, v: usize) -> usize {
         unsafe {
-            write_volatile(&mut self.tmp, v as u64);
-            read_volatile(&self.tmp) as usize
+            write_volatile(self.tmp.get(), v as u64);
+            read_volatile(self.tmp.get()) as usize
         }
     }
 

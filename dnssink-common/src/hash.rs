@@ -49,11 +49,29 @@ pub fn label(text: &str) -> u64 {
 /// Hash of a whole name given as text, with or without the trailing dot. This is the key a
 /// rule for that name is stored under.
 pub fn name(text: &str) -> u64 {
-    let mut h = ROOT;
+    name_from(ROOT, text)
+}
+
+/// [`name`], with the chain started at `root` (a table's seeded root).
+pub fn name_from(root: u64, text: &str) -> u64 {
+    let mut h = root;
     for l in text.trim_end_matches('.').rsplit('.') {
         h = combine(h, label(l));
     }
     h
+}
+
+/// A second hash of a name, independent of [`name`]: it tells two names that share a tag
+/// apart when a table is built.
+pub fn check(text: &str) -> u32 {
+    let mut h = 0x243f_6a88_85a3_08d3u64;
+    for l in text.trim_end_matches('.').rsplit('.') {
+        h = combine(
+            h.rotate_left(17) ^ 0x1319_8a2e_0370_7344,
+            label(l).swap_bytes(),
+        );
+    }
+    (h >> 32) as u32 ^ h as u32
 }
 
 #[cfg(test)]

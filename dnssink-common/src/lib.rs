@@ -13,6 +13,7 @@ pub mod csum;
 pub mod hash;
 pub mod name;
 pub mod rule;
+pub mod table;
 
 /// Random access to the bytes of a frame. The BPF side implements it with its bounds-checked
 /// `ptr_at`; the host implements it for byte slices.
@@ -29,11 +30,14 @@ impl Packet for [u8] {
 
 /// Names of the BPF maps, shared so that userspace asks for exactly what the program declares.
 pub mod maps {
-    pub const RULES: &str = "RULES";
+    pub const TABLES: &str = "TABLES";
     pub const CONFIG: &str = "CONFIG";
     pub const COUNTERS: &str = "COUNTERS";
     pub const SCRATCH: &str = "SCRATCH";
 }
+
+/// `BPF_F_INNER_MAP`: the flag of the rule table's inner maps.
+pub const BPF_F_INNER_MAP: u32 = 1 << 12;
 
 /// The name of the XDP program in the object file.
 pub const PROGRAM: &str = "dnssink";

@@ -13,6 +13,10 @@ pub const BLOCK_SUBTREE: u8 = 1 << 1;
 pub const ALLOW_EXACT: u8 = 1 << 2;
 /// Allow this name and every name below it.
 pub const ALLOW_SUBTREE: u8 = 1 << 3;
+/// Block every name below this one, not the name itself (RPZ `*.name`).
+pub const BLOCK_BELOW: u8 = 1 << 4;
+/// Allow every name below this one, not the name itself.
+pub const ALLOW_BELOW: u8 = 1 << 5;
 
 /// What the lookups along a name found: the flags of the full name, and the OR of the flags
 /// of its parents. Kept as plain bits, with no branch until the end, so that the BPF
@@ -39,22 +43,29 @@ impl Verdict {
         self.parents | self.whole
     }
 
-    /// A block rule matches: exactly, or through a subtree rule on the name or a parent.
+    /// A block rule matches: exactly, through a subtree rule on the name or a parent, or
+    /// through a below-only rule on a parent.
     #[inline(always)]
     pub const fn block(&self) -> bool {
-        (self.subtree_bits() & BLOCK_SUBTREE) | (self.whole & BLOCK_EXACT) != 0
+        (self.subtree_bits() & BLOCK_SUBTREE)
+            | (self.whole & BLOCK_EXACT)
+            | (self.parents & BLOCK_BELOW)
+            != 0
     }
 
     /// An allow rule matches, in the same way.
     #[inline(always)]
     pub const fn allow(&self) -> bool {
-        (self.subtree_bits() & ALLOW_SUBTREE) | (self.whole & ALLOW_EXACT) != 0
+        (self.subtree_bits() & ALLOW_SUBTREE)
+            | (self.whole & ALLOW_EXACT)
+            | (self.parents & ALLOW_BELOW)
+            != 0
     }
 
-    /// The block comes from a subtree rule (else from an exact one).
+    /// The block comes from a rule on a parent or a subtree rule (else from an exact one).
     #[inline(always)]
     pub const fn subtree(&self) -> bool {
-        self.subtree_bits() & BLOCK_SUBTREE != 0
+        (self.subtree_bits() & BLOCK_SUBTREE) | (self.parents & BLOCK_BELOW) != 0
     }
 
     /// Whether the name gets the sinkhole answer: allow beats block.
@@ -90,6 +101,14 @@ mod tests {
         assert!(v.blocked() && v.subtree());
         let v = verdict(&[0, 0, BLOCK_EXACT]);
         assert!(v.blocked() && !v.subtree());
+    }
+
+    #[test]
+    fn below_matches_only_children() {
+        assert!(!verdict(&[0, BLOCK_BELOW]).blocked());
+        assert!(verdict(&[0, BLOCK_BELOW, 0]).blocked());
+        assert!(!verdict(&[0, BLOCK_SUBTREE, ALLOW_BELOW, 0]).blocked());
+        assert!(verdict(&[0, BLOCK_SUBTREE, ALLOW_BELOW]).blocked());
     }
 
     #[test]

@@ -1,20 +1,28 @@
-//! Rule lookup: the full name and each parent domain, from the top-level domain down.
+//! Rule lookup: the full name and each parent domain, from the top-level domain down, in the
+//! rule table (`dnssink_common::table`).
 
 use core::ptr::{read_volatile, write_volatile};
 
 use aya_ebpf::{
-    macros::map,
-    maps::{HashMap, PerCpuArray},
+    btf_maps::{Array, ArrayOfMaps},
+    macros::{btf_map, map},
+    maps::PerCpuArray,
 };
 use dnssink_common::{
     hash,
     name::{LABEL_SLOTS, Labels, MAX_LABELS},
     rule::Verdict,
+    table::{self, Bucket},
 };
 
-/// Name hash -> rule flags (`dnssink_common::rule`). Userspace sizes it to the list.
-#[map(name = "RULES")]
-static RULES: HashMap<u64, u8> = HashMap::with_max_entries(1, 0);
+/// BPF_F_INNER_MAP: tables of any size fit the slot.
+const INNER: usize = 1 << 12;
+
+/// One slot holding the live rule table, an ARRAY map of buckets that userspace builds to the
+/// size of the lists. A reload builds the next table beside it and swaps it in here: the
+/// program reads the slot once per packet, so each packet sees one table, old or new.
+#[btf_map]
+static TABLES: ArrayOfMaps<Array<Bucket, 1, INNER>, 1> = ArrayOfMaps::new();
 
 /// Per-CPU working memory for one packet: the label hashes of the name (1 KiB, too big for
 /// the stack) and their count.
@@ -63,9 +71,19 @@ impl Scratch {
     /// Looks up every suffix of the walked name, from the top-level domain down.
     #[inline(always)]
     pub fn lookup(&self) -> Verdict {
-        let labels = self.count() & (LABEL_SLOTS - 1);
         let mut v = Verdict::default();
-        let mut h = hash::ROOT;
+        let Some(rules) = TABLES.get(0) else {
+            return v;
+        };
+        let Some(header) = rules.get(table::HEADER) else {
+            return v;
+        };
+        if header[table::H_MAGIC] != table::MAGIC {
+            return v;
+        }
+        let n = header[table::H_BUCKETS];
+        let mut h = header[table::H_ROOT];
+        let labels = self.count() & (LABEL_SLOTS - 1);
         let mut j = 0usize;
         while j < MAX_LABELS {
             if j >= labels {
@@ -73,9 +91,11 @@ impl Scratch {
             }
             let k = (labels - 1 - j) & (LABEL_SLOTS - 1);
             h = hash::combine(h, self.hashes[k]);
-            if let Some(flags) = unsafe { RULES.get(&h) } {
-                v.visit(*flags, k == 0);
-            }
+            let tag = table::tag(h);
+            let (b1, b2) = table::buckets(tag, n);
+            let f1 = rules.get(b1).map_or(0, |b| table::find(b, tag));
+            let f2 = rules.get(b2).map_or(0, |b| table::find(b, tag));
+            v.visit(f1 | f2, k == 0);
             j += 1;
         }
         v

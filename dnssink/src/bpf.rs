@@ -5,10 +5,10 @@ use std::{collections::HashMap as StdHashMap, io};
 use anyhow::{Context as _, Result, anyhow, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap, PerCpuArray},
+    maps::{Array, ArrayOfMaps, MapData, PerCpuArray},
     programs::{ProgramError, Xdp, XdpMode, xdp::XdpError},
 };
-use dnssink_common::{config::Config, counters, maps};
+use dnssink_common::{config::Config, counters, maps, table::Bucket};
 
 use crate::rules::RuleSet;
 
@@ -33,11 +33,9 @@ pub struct Sinkhole {
 }
 
 impl Sinkhole {
-    /// Loads the program with the rule map sized to `rules`, and fills the maps.
+    /// Loads the program and fills its maps: the config, and the rule table.
     pub fn load(rules: &RuleSet, config: &Config) -> Result<Sinkhole> {
-        let size = u32::try_from(rules.entries.len().max(1)).context("too many rules")?;
         let mut ebpf = EbpfLoader::new()
-            .map_max_entries(maps::RULES, size)
             .load(OBJECT)
             .context("loading the BPF object")?;
         let prog: &mut Xdp = ebpf
@@ -56,7 +54,7 @@ impl Sinkhole {
         }
         let mut s = Sinkhole { ebpf };
         s.set_config(config)?;
-        s.fill_rules(rules)?;
+        s.swap_rules(rules)?;
         Ok(s)
     }
 
@@ -71,12 +69,28 @@ impl Sinkhole {
         a.set(0, config, 0).context("writing the CONFIG map")
     }
 
-    fn fill_rules(&mut self, rules: &RuleSet) -> Result<()> {
-        let mut m: HashMap<_, u64, u8> = HashMap::try_from(self.map_mut(maps::RULES)?)?;
-        for (k, v) in &rules.entries {
-            m.insert(k, v, 0).context("filling the RULES map")?;
+    /// Builds the kernel table for `rules` beside the live one, then makes it live with one
+    /// update of the table slot. The old table is freed once no packet uses it.
+    pub fn swap_rules(&mut self, rules: &RuleSet) -> Result<()> {
+        let n = u32::try_from(rules.table.len()).context("rule table too large")?;
+        let mut table: Array<MapData, Bucket> = Array::create(n, dnssink_common::BPF_F_INNER_MAP)
+            .with_context(|| {
+            format!(
+                "creating the rule table ({} KiB of kernel memory; is the memlock limit \
+                     too low?)",
+                rules.table_bytes() / 1024
+            )
+        })?;
+        for (i, b) in rules.table.iter().enumerate() {
+            if b.iter().any(|&s| s != 0) {
+                table
+                    .set(i as u32, b, 0)
+                    .context("filling the rule table")?;
+            }
         }
-        Ok(())
+        let mut slot: ArrayOfMaps<&mut MapData, Array<MapData, Bucket>> =
+            ArrayOfMaps::try_from(self.map_mut(maps::TABLES)?)?;
+        slot.set(0, &table, 0).context("making the rule table live")
     }
 
     pub fn program(&self) -> &Xdp {

@@ -5,38 +5,56 @@
 
 pub mod bpf;
 pub mod lists;
+pub mod query;
 pub mod response;
 pub mod rules;
+pub mod state;
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 
 use crate::{
-    lists::{List, Role},
+    lists::{Options, Role, Summary},
     rules::RuleSet,
 };
 
+/// A list to load, and how to read it.
+#[derive(Clone, Debug)]
+pub struct ListSpec {
+    pub path: PathBuf,
+    pub opts: Options,
+}
+
 /// Every list of a run, parsed and compiled; built whole before anything touches the kernel.
 pub struct Loaded {
-    pub lists: Vec<List>,
+    pub lists: Vec<Summary>,
     pub rules: RuleSet,
 }
 
-/// Reads and compiles the block and allow lists.
-pub fn load_lists(blocklists: &[PathBuf], allowlists: &[PathBuf]) -> Result<Loaded> {
+/// Reads the lists and compiles them into one table. With `strict`, any skipped line is an
+/// error that names its file and line.
+pub fn load_lists(specs: &[ListSpec], strict: bool) -> Result<Loaded> {
     let mut lists = Vec::new();
-    for (paths, role, what) in [
-        (blocklists, Role::Block, "blocklist"),
-        (allowlists, Role::Allow, "allowlist"),
-    ] {
-        for p in paths {
-            let l =
-                lists::load(p, role).map_err(|e| e.context(format!("{what} {}", p.display())))?;
-            lists.push(l);
+    let mut first_pass = true;
+    let rules = RuleSet::build(&mut |push: &mut dyn FnMut(&str, lists::Kind)| {
+        for spec in specs {
+            let what = match spec.opts.role {
+                Role::Block => "blocklist",
+                Role::Allow => "allowlist",
+            };
+            let sum = lists::load(&spec.path, &spec.opts, &mut |r| push(r.name, r.kind))
+                .map_err(|e| e.context(format!("{what} {}", spec.path.display())))?;
+            if strict {
+                sum.check_strict()?;
+            }
+            if first_pass {
+                lists.push(sum);
+            }
         }
-    }
-    let rules = RuleSet::compile(&lists)?;
+        first_pass = false;
+        Ok(())
+    })?;
     Ok(Loaded { lists, rules })
 }
 
@@ -44,15 +62,20 @@ impl Loaded {
     /// One line: rules loaded, and lines skipped with why.
     pub fn summary(&self) -> String {
         use lists::Kind::*;
-        let k = |kind| self.rules.by_kind.get(&kind).copied().unwrap_or(0);
+        let k = |kinds: &[lists::Kind]| -> usize {
+            kinds
+                .iter()
+                .map(|kind| self.rules.by_kind.get(kind).copied().unwrap_or(0))
+                .sum()
+        };
         let mut s = format!(
             "{} rules from {} list{} ({} exact, {} subtree, {} allow)",
             self.rules.len(),
             self.lists.len(),
             if self.lists.len() == 1 { "" } else { "s" },
-            k(BlockExact),
-            k(BlockSubtree),
-            k(AllowExact) + k(AllowSubtree),
+            k(&[BlockExact]),
+            k(&[BlockSubtree, BlockBelow]),
+            k(&[AllowExact, AllowSubtree, AllowBelow]),
         );
         let mut skipped = std::collections::BTreeMap::new();
         for l in &self.lists {

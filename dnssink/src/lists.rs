@@ -1,32 +1,38 @@
-//! Blocklist and allowlist files: hosts, plain domains, adblock and wildcard formats,
-//! detected from content. Each entry becomes a [`Rule`]; every line that is not used is
-//! counted by the reason it was skipped.
+//! Blocklist and allowlist files in the formats users have: hosts, plain domains, adblock,
+//! wildcard, dnsmasq, unbound and RPZ, detected from content or forced with `--format`.
+//!
+//! Parsing streams: each rule is handed to a visitor as it is read, and nothing of the file
+//! is kept but counts, so that millions of rules load in little memory. Every line that gives
+//! no rule is counted by the reason it was skipped, and the first of them is kept with its
+//! line number for `--strict`.
 
 use std::{collections::BTreeMap, fmt, net::IpAddr, path::Path};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 
 /// How a list is written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// `0.0.0.0 name [name...]`: each name exactly.
     Hosts,
     /// One name a line: that name exactly.
     Domains,
-    /// `||name^` (the name and below), `@@||name^` (allow), `|name^` (exactly).
+    /// `||name^` (the name and below), `|name^` (exactly), `@@||name^` (allow).
     Adblock,
     /// `*.name`: the name and below.
     Wildcard,
+    /// `address=/name/.../…`, `local=/name/`, `server=/name/…`: each name and below.
+    Dnsmasq,
+    /// `local-zone: "name." always_nxdomain` (or another blocking type): the name and below.
+    Unbound,
+    /// RPZ zone file: `name CNAME .` (exactly), `*.name CNAME .` (below the name).
+    Rpz,
 }
 
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Format::Hosts => "hosts",
-            Format::Domains => "domains",
-            Format::Adblock => "adblock",
-            Format::Wildcard => "wildcard",
-        })
+        let v = clap::ValueEnum::to_possible_value(self).expect("no skipped variants");
+        f.write_str(v.get_name())
     }
 }
 
@@ -41,8 +47,10 @@ pub enum Role {
 pub enum Kind {
     BlockExact,
     BlockSubtree,
+    BlockBelow,
     AllowExact,
     AllowSubtree,
+    AllowBelow,
 }
 
 impl Kind {
@@ -52,27 +60,52 @@ impl Kind {
         match self {
             Kind::BlockExact => BLOCK_EXACT,
             Kind::BlockSubtree => BLOCK_SUBTREE,
+            Kind::BlockBelow => BLOCK_BELOW,
             Kind::AllowExact => ALLOW_EXACT,
             Kind::AllowSubtree => ALLOW_SUBTREE,
+            Kind::AllowBelow => ALLOW_BELOW,
         }
+    }
+
+    pub const fn is_allow(self) -> bool {
+        matches!(
+            self,
+            Kind::AllowExact | Kind::AllowSubtree | Kind::AllowBelow
+        )
     }
 
     fn with_role(self, role: Role) -> Kind {
         match (role, self) {
             (Role::Allow, Kind::BlockExact) => Kind::AllowExact,
             (Role::Allow, Kind::BlockSubtree) => Kind::AllowSubtree,
+            (Role::Allow, Kind::BlockBelow) => Kind::AllowBelow,
             _ => self,
         }
     }
 }
 
-/// One rule: a normalised name (lower case, ASCII/punycode, no trailing dot).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rule {
-    pub name: String,
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::BlockExact => "block, exact",
+            Kind::BlockSubtree => "block, the name and below",
+            Kind::BlockBelow => "block, below the name",
+            Kind::AllowExact => "allow, exact",
+            Kind::AllowSubtree => "allow, the name and below",
+            Kind::AllowBelow => "allow, below the name",
+        })
+    }
+}
+
+/// One rule as it is read: a normalised name (ASCII lower case, punycode, no trailing dot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rule<'a> {
+    pub name: &'a str,
     pub kind: Kind,
     /// 1-based line in its file.
     pub line: usize,
+    /// The line as written.
+    pub text: &'a str,
 }
 
 /// Why a line gave no rule.
@@ -86,6 +119,10 @@ pub enum Skip {
     AdblockModifier,
     /// An adblock rule with a path, a glob or a cosmetic part: not a DNS rule.
     AdblockNotDns,
+    /// An unbound local-zone of a type that does not block (`transparent`...).
+    UnboundNotBlocking,
+    /// An RPZ record other than CNAME `.`, `*.` or `rpz-passthru.`.
+    RpzAction,
     /// A line the format does not describe.
     Unrecognised,
 }
@@ -97,113 +134,228 @@ impl fmt::Display for Skip {
             Skip::LocalHost => "local host name",
             Skip::AdblockModifier => "adblock modifier",
             Skip::AdblockNotDns => "adblock rule that is not for DNS",
+            Skip::UnboundNotBlocking => "unbound zone type that does not block",
+            Skip::RpzAction => "unsupported RPZ action",
             Skip::Unrecognised => "unrecognised line",
         })
     }
 }
 
-/// A parsed list.
-#[derive(Debug)]
-pub struct List {
-    pub path: String,
-    pub format: Format,
-    pub rules: Vec<Rule>,
-    pub skipped: BTreeMap<Skip, usize>,
+/// How to read a list.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub role: Role,
+    /// Force a format instead of detecting it.
+    pub format: Option<Format>,
+    /// Exact entries of hosts and domain lists cover their subtree too.
+    pub subdomains: bool,
 }
 
-impl List {
-    pub fn skipped_total(&self) -> usize {
-        self.skipped.values().sum()
+impl Options {
+    pub const fn block() -> Options {
+        Options {
+            role: Role::Block,
+            format: None,
+            subdomains: false,
+        }
+    }
+
+    pub const fn allow() -> Options {
+        Options {
+            role: Role::Allow,
+            ..Options::block()
+        }
     }
 }
 
-/// Reads and parses a list file.
-pub fn load(path: &Path, role: Role) -> Result<List> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(parse(&path.display().to_string(), &bytes, role))
+/// What a list gave.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub path: String,
+    pub role: Role,
+    pub format: Format,
+    pub rules: usize,
+    pub skipped: BTreeMap<Skip, usize>,
+    /// The first skipped line: number, reason, and its text (cut to 80 characters).
+    pub first_skip: Option<(usize, Skip, String)>,
 }
 
-/// Parses the bytes of a list. Never fails: what it cannot use it counts in `skipped`.
-pub fn parse(path: &str, bytes: &[u8], role: Role) -> List {
+impl Summary {
+    pub fn skipped_total(&self) -> usize {
+        self.skipped.values().sum()
+    }
+
+    /// With `--strict`, any skipped line is an error that names it.
+    pub fn check_strict(&self) -> Result<()> {
+        if let Some((line, why, text)) = &self.first_skip {
+            bail!(
+                "{}:{line}: {why}: `{text}` (--strict; {} line{} skipped in all)",
+                self.path,
+                self.skipped_total(),
+                if self.skipped_total() == 1 { "" } else { "s" }
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Reads and parses a list file, handing each rule to `visit`.
+pub fn load(path: &Path, opts: &Options, visit: &mut dyn FnMut(Rule)) -> Result<Summary> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(parse(&path.display().to_string(), &bytes, opts, visit))
+}
+
+/// Parses the bytes of a list. Never fails: what it cannot use it counts as skipped.
+pub fn parse(path: &str, bytes: &[u8], opts: &Options, visit: &mut dyn FnMut(Rule)) -> Summary {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let lines: Vec<(usize, &[u8])> = bytes
-        .split(|&b| b == b'\n')
-        .enumerate()
-        .map(|(i, l)| (i + 1, trim(l)))
-        .filter(|(_, l)| !l.is_empty())
-        .collect();
-    let format = detect(lines.iter().map(|(_, l)| *l));
-    let mut list = List {
-        path: path.to_string(),
-        format,
-        rules: Vec::new(),
-        skipped: BTreeMap::new(),
+    let lines = || {
+        bytes
+            .split(|&b| b == b'\n')
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.trim_ascii()))
+            .filter(|(_, l)| !l.is_empty())
     };
-    for (n, raw) in lines {
-        if is_comment(raw, format) {
+    let format = opts
+        .format
+        .unwrap_or_else(|| detect(lines().map(|(_, l)| l)));
+    let mut sum = Summary {
+        path: path.to_string(),
+        role: opts.role,
+        format,
+        rules: 0,
+        skipped: BTreeMap::new(),
+        first_skip: None,
+    };
+    let mut skip = |sum: &mut Summary, n: usize, why: Skip, raw: &[u8]| {
+        *sum.skipped.entry(why).or_default() += 1;
+        if sum.first_skip.is_none() {
+            let text: String = String::from_utf8_lossy(raw).chars().take(80).collect();
+            sum.first_skip = Some((n, why, text));
+        }
+    };
+    for (n, raw) in lines() {
+        if is_structure(raw, format) {
             continue;
         }
         let Ok(line) = std::str::from_utf8(raw) else {
-            *list.skipped.entry(Skip::InvalidName).or_default() += 1;
+            skip(&mut sum, n, Skip::InvalidName, raw);
             continue;
         };
-        let mut emit = |name: &str, kind: Kind| match normalise(name) {
-            Ok(name) => list.rules.push(Rule {
-                name,
-                kind: kind.with_role(role),
-                line: n,
-            }),
-            Err(skip) => *list.skipped.entry(skip).or_default() += 1,
+        let mut bad = None;
+        let mut emit = |name: &str, kind: Kind| {
+            let kind = match kind {
+                Kind::BlockExact
+                    if opts.subdomains && matches!(format, Format::Hosts | Format::Domains) =>
+                {
+                    Kind::BlockSubtree
+                }
+                k => k,
+            };
+            match normalise(name) {
+                Ok(name) => {
+                    sum.rules += 1;
+                    visit(Rule {
+                        name: &name,
+                        kind: kind.with_role(opts.role),
+                        line: n,
+                        text: line,
+                    });
+                }
+                Err(why) => bad = bad.or(Some(why)),
+            }
         };
         let result = match format {
             Format::Hosts => hosts_line(line, &mut emit),
             Format::Domains => domain_line(line).map(|d| emit(d, Kind::BlockExact)),
             Format::Wildcard => wildcard_line(line).map(|(d, k)| emit(d, k)),
             Format::Adblock => adblock_line(line).map(|(d, k)| emit(d, k)),
+            Format::Dnsmasq => dnsmasq_line(line, &mut emit),
+            Format::Unbound => unbound_line(line).map(|d| emit(d, Kind::BlockSubtree)),
+            Format::Rpz => rpz_line(line).map(|(d, k)| emit(d, k)),
         };
-        if let Err(skip) = result {
-            *list.skipped.entry(skip).or_default() += 1;
+        if let Some(why) = result.err().or(bad) {
+            skip(&mut sum, n, why, raw);
         }
     }
-    list
+    sum
 }
 
-fn trim(line: &[u8]) -> &[u8] {
-    line.trim_ascii()
+/// Comments, and lines that structure a file without being rules (an unbound `server:`
+/// clause, an RPZ zone's `$TTL`, SOA and NS records).
+fn is_structure(line: &[u8], format: Format) -> bool {
+    match format {
+        Format::Adblock => {
+            line.starts_with(b"!") || line.starts_with(b"[") || line.starts_with(b"#")
+        }
+        Format::Rpz => {
+            line.starts_with(b";")
+                || line.starts_with(b"$")
+                || line.starts_with(b"#")
+                || line.starts_with(b"@")
+                || line.starts_with(b"(")
+                || line.starts_with(b")")
+                || {
+                    let text = String::from_utf8_lossy(line).to_ascii_uppercase();
+                    let mut t = text.split_whitespace().skip(1);
+                    t.any(|w| w == "SOA" || w == "NS")
+                }
+        }
+        Format::Unbound => {
+            line.starts_with(b"#")
+                || line.starts_with(b"server:")
+                || line.starts_with(b"local-data:")
+                || line.starts_with(b"local-data-ptr:")
+        }
+        _ => line.starts_with(b"#"),
+    }
 }
 
-fn is_comment(line: &[u8], format: Format) -> bool {
-    line.starts_with(b"#")
-        || (format == Format::Adblock && (line.starts_with(b"!") || line.starts_with(b"[")))
-}
-
-/// Detects the format from the first lines that are not comments.
+/// Detects the format from the first lines that are not comments: the most common kind wins.
 fn detect<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Format {
-    let mut votes = [0usize; 4];
+    let mut votes: BTreeMap<u8, usize> = BTreeMap::new();
     for line in lines
-        .filter(|l| !l.starts_with(b"#") && !l.starts_with(b"!") && !l.starts_with(b"["))
-        .take(100)
+        .filter(|l| !l.starts_with(b"#") && !l.starts_with(b"!") && !l.starts_with(b";"))
+        .take(200)
     {
         let text = String::from_utf8_lossy(line);
-        let first = text.split_whitespace().next().unwrap_or("");
-        let idx = if text.starts_with("||") || text.starts_with("@@") || text.ends_with('^') {
-            2
-        } else if first.parse::<IpAddr>().is_ok() && text.split_whitespace().count() > 1 {
-            0
+        let mut words = text.split_whitespace();
+        let first = words.next().unwrap_or("");
+        let upper = text.to_ascii_uppercase();
+        let format = if ["address=/", "local=/", "server=/"]
+            .iter()
+            .any(|p| text.starts_with(p))
+        {
+            Format::Dnsmasq
+        } else if text.starts_with("local-zone:") || text.starts_with("server:") {
+            Format::Unbound
+        } else if upper.split_whitespace().any(|w| w == "CNAME") || text.starts_with('$') {
+            Format::Rpz
+        } else if text.starts_with('|') || text.starts_with("@@") || text.ends_with('^') {
+            Format::Adblock
+        } else if first.parse::<IpAddr>().is_ok() && words.next().is_some() {
+            Format::Hosts
         } else if text.starts_with("*.") {
-            3
+            Format::Wildcard
+        } else if text.starts_with('[') {
+            continue;
         } else {
-            1
+            Format::Domains
         };
-        votes[idx] += 1;
+        *votes.entry(format as u8).or_default() += 1;
     }
-    let best = (0..4).max_by_key(|&i| (votes[i], i == 1)).unwrap_or(1);
-    [
+    let all = [
         Format::Hosts,
         Format::Domains,
         Format::Adblock,
         Format::Wildcard,
-    ][best]
+        Format::Dnsmasq,
+        Format::Unbound,
+        Format::Rpz,
+    ];
+    votes
+        .iter()
+        .max_by_key(|&(f, n)| (*n, *f == Format::Domains as u8))
+        .map_or(Format::Domains, |(f, _)| all[*f as usize])
 }
 
 fn strip_inline_comment(line: &str) -> &str {
@@ -216,15 +368,21 @@ fn hosts_line(line: &str, emit: &mut impl FnMut(&str, Kind)) -> Result<(), Skip>
     if addr.parse::<IpAddr>().is_err() {
         return Err(Skip::Unrecognised);
     }
-    let mut any = false;
+    let mut names = 0;
+    let mut local = 0;
     for name in fields {
-        any = true;
+        names += 1;
         if LOCAL_HOSTS.contains(&name.to_ascii_lowercase().as_str()) {
+            local += 1;
             continue;
         }
         emit(name, Kind::BlockExact);
     }
-    if any { Ok(()) } else { Err(Skip::Unrecognised) }
+    match (names, local) {
+        (0, _) => Err(Skip::Unrecognised),
+        (n, l) if n == l => Err(Skip::LocalHost),
+        _ => Ok(()),
+    }
 }
 
 const LOCAL_HOSTS: &[&str] = &[
@@ -291,6 +449,82 @@ fn adblock_line(line: &str) -> Result<(&str, Kind), Skip> {
     Ok((name, kind))
 }
 
+/// `address=/a/b/0.0.0.0`, `local=/a/`, `server=/a/b/` and `server=/a/1.2.3.4`: every name
+/// between the slashes.
+fn dnsmasq_line(line: &str, emit: &mut impl FnMut(&str, Kind)) -> Result<(), Skip> {
+    let line = strip_inline_comment(line);
+    let rest = ["address=/", "local=/", "server=/"]
+        .iter()
+        .find_map(|p| line.strip_prefix(p))
+        .ok_or(Skip::Unrecognised)?;
+    // The last field is the value (an address, an upstream, `#`, or empty).
+    let (names, _value) = rest.rsplit_once('/').ok_or(Skip::Unrecognised)?;
+    let mut any = false;
+    for name in names.split('/').filter(|n| !n.is_empty()) {
+        any = true;
+        emit(name, Kind::BlockSubtree);
+    }
+    if any { Ok(()) } else { Err(Skip::Unrecognised) }
+}
+
+/// Unbound local-zone types that answer in place of the real zone.
+const UNBOUND_BLOCKING: &[&str] = &[
+    "static",
+    "deny",
+    "refuse",
+    "redirect",
+    "inform_deny",
+    "always_refuse",
+    "always_nxdomain",
+    "always_nodata",
+    "always_deny",
+    "always_null",
+];
+
+fn unbound_line(line: &str) -> Result<&str, Skip> {
+    let rest = strip_inline_comment(line)
+        .strip_prefix("local-zone:")
+        .ok_or(Skip::Unrecognised)?;
+    let mut words = rest.split_whitespace();
+    let name = words.next().ok_or(Skip::Unrecognised)?.trim_matches('"');
+    let kind = words.next().ok_or(Skip::Unrecognised)?.trim_matches('"');
+    if !UNBOUND_BLOCKING.contains(&kind.to_ascii_lowercase().as_str()) {
+        return Err(Skip::UnboundNotBlocking);
+    }
+    Ok(name)
+}
+
+/// `name [ttl] [IN] CNAME .` blocks the name (`*.name`: the names below it); `CNAME *.` is
+/// NODATA, a block too; `CNAME rpz-passthru.` allows.
+fn rpz_line(line: &str) -> Result<(&str, Kind), Skip> {
+    let line = line.split_once(';').map_or(line, |(l, _)| l);
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words
+        .iter()
+        .position(|w| w.eq_ignore_ascii_case("CNAME"))
+        .ok_or(Skip::RpzAction)?;
+    if at == 0 || at + 2 != words.len() {
+        return Err(Skip::Unrecognised);
+    }
+    let owner = words[0];
+    let allow = match words[at + 1].to_ascii_lowercase().as_str() {
+        "." | "*." => false,
+        "rpz-passthru." => true,
+        _ => return Err(Skip::RpzAction),
+    };
+    let (name, below) = match owner.strip_prefix("*.") {
+        Some(n) => (n, true),
+        None => (owner, false),
+    };
+    let kind = match (allow, below) {
+        (false, false) => Kind::BlockExact,
+        (false, true) => Kind::BlockBelow,
+        (true, false) => Kind::AllowExact,
+        (true, true) => Kind::AllowBelow,
+    };
+    Ok((name, kind))
+}
+
 /// Normalises a domain name: ASCII lower case, punycode for Unicode, no trailing dot, and
 /// checks it: labels of 1 to 63 letters, digits, `-` or `_`, 253 characters in all.
 pub fn normalise(name: &str) -> Result<String, Skip> {
@@ -315,88 +549,189 @@ pub fn normalise(name: &str) -> Result<String, Skip> {
     }
 }
 
+/// Every rule of a list, collected (for tests and tools; loading streams instead).
+pub fn collect(path: &str, bytes: &[u8], opts: &Options) -> (Summary, Vec<(String, Kind, usize)>) {
+    let mut rules = Vec::new();
+    let sum = parse(path, bytes, opts, &mut |r| {
+        rules.push((r.name.to_string(), r.kind, r.line))
+    });
+    (sum, rules)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn rules(text: &str, role: Role) -> List {
-        parse("t", text.as_bytes(), role)
+    fn rules(text: &str, opts: &Options) -> (Summary, Vec<(String, Kind)>) {
+        let (s, r) = collect("t", text.as_bytes(), opts);
+        (s, r.into_iter().map(|(n, k, _)| (n, k)).collect())
     }
 
-    fn names(l: &List) -> Vec<(&str, Kind)> {
-        l.rules.iter().map(|r| (r.name.as_str(), r.kind)).collect()
+    fn names(text: &str) -> (Format, Vec<(String, Kind)>) {
+        let (s, r) = rules(text, &Options::block());
+        (s.format, r)
     }
+
+    fn r(n: &str, k: Kind) -> (String, Kind) {
+        (n.to_string(), k)
+    }
+
+    use Kind::*;
 
     #[test]
     fn hosts() {
-        let l = rules(
+        let (s, rs) = rules(
             "# c\n127.0.0.1 localhost\n0.0.0.0 Ads.Example.com tracker.test # x\r\n:: v6.test\n",
-            Role::Block,
+            &Options::block(),
         );
-        assert_eq!(l.format, Format::Hosts);
+        assert_eq!(s.format, Format::Hosts);
         assert_eq!(
-            names(&l),
+            rs,
             [
-                ("ads.example.com", Kind::BlockExact),
-                ("tracker.test", Kind::BlockExact),
-                ("v6.test", Kind::BlockExact)
+                r("ads.example.com", BlockExact),
+                r("tracker.test", BlockExact),
+                r("v6.test", BlockExact)
             ]
         );
-        assert_eq!(l.rules[2].line, 4);
-        assert_eq!(l.skipped_total(), 0);
+        assert_eq!(s.skipped[&Skip::LocalHost], 1);
+        assert_eq!(s.first_skip.as_ref().unwrap().0, 2);
     }
 
     #[test]
     fn domains_with_bom_crlf_and_bad_names() {
-        let l = rules(
+        let (s, rs) = rules(
             "\u{feff}# t\r\nads.test\r\nbad_name-ok.test\r\nno way\r\n-\u{0}x.test\r\n",
-            Role::Block,
+            &Options::block(),
         );
-        assert_eq!(l.format, Format::Domains);
+        assert_eq!(s.format, Format::Domains);
         assert_eq!(
-            names(&l),
-            [
-                ("ads.test", Kind::BlockExact),
-                ("bad_name-ok.test", Kind::BlockExact)
-            ]
+            rs,
+            [r("ads.test", BlockExact), r("bad_name-ok.test", BlockExact)]
         );
-        assert_eq!(l.skipped[&Skip::Unrecognised], 1);
-        assert_eq!(l.skipped[&Skip::InvalidName], 1);
+        assert_eq!(s.skipped[&Skip::Unrecognised], 1);
+        assert_eq!(s.skipped[&Skip::InvalidName], 1);
+        let err = s.check_strict().unwrap_err().to_string();
+        assert!(err.starts_with("t:4: unrecognised line: `no way`"), "{err}");
     }
 
     #[test]
     fn adblock() {
-        let l = rules(
-            "! c\n[Adblock Plus 2.0]\n||ads.test^\n@@||ok.ads.test^\n|exact.test^\n||imp.test^$important\n||x.test^$third-party\n||a.test/path^\nexample.com##.ad\n@@||aax-*.amazon.*^\n",
-            Role::Block,
+        let (f, rs) = names(
+            "! c\n[Adblock Plus 2.0]\n||ads.test^\n@@||ok.ads.test^\n|exact.test^\n||imp.test^$important\nplain.test^\n||x.test^$third-party\n||a.test/path^\nexample.com##.ad\n@@||aax-*.amazon.*^\n",
         );
-        assert_eq!(l.format, Format::Adblock);
+        assert_eq!(f, Format::Adblock);
         assert_eq!(
-            names(&l),
+            rs,
             [
-                ("ads.test", Kind::BlockSubtree),
-                ("ok.ads.test", Kind::AllowSubtree),
-                ("exact.test", Kind::BlockExact),
-                ("imp.test", Kind::BlockSubtree)
+                r("ads.test", BlockSubtree),
+                r("ok.ads.test", AllowSubtree),
+                r("exact.test", BlockExact),
+                r("imp.test", BlockSubtree),
+                r("plain.test", BlockSubtree),
             ]
         );
-        assert_eq!(l.skipped[&Skip::AdblockModifier], 1);
-        assert_eq!(l.skipped[&Skip::AdblockNotDns], 3);
-    }
-
-    #[test]
-    fn allowlist_role_turns_entries_into_allows() {
-        let l = rules("ok.test\n", Role::Allow);
-        assert_eq!(names(&l), [("ok.test", Kind::AllowExact)]);
-        let l = rules("||ok.test^\n", Role::Allow);
-        assert_eq!(names(&l), [("ok.test", Kind::AllowSubtree)]);
+        let (s, _) = rules(
+            "||x.test^$third-party\n||a.test/path^\nexample.com##.ad\n",
+            &Options::block(),
+        );
+        assert_eq!(s.skipped[&Skip::AdblockModifier], 1);
+        assert_eq!(s.skipped[&Skip::AdblockNotDns], 2);
     }
 
     #[test]
     fn wildcard() {
-        let l = rules("*.ads.test\n*.b.test\n", Role::Block);
-        assert_eq!(l.format, Format::Wildcard);
-        assert_eq!(names(&l)[0], ("ads.test", Kind::BlockSubtree));
+        let (f, rs) = names("*.ads.test\n*.b.test\n");
+        assert_eq!(f, Format::Wildcard);
+        assert_eq!(rs[0], r("ads.test", BlockSubtree));
+    }
+
+    #[test]
+    fn dnsmasq() {
+        let (f, rs) = names(
+            "# c\naddress=/ads.test/#\naddress=/a.test/b.test/0.0.0.0\nlocal=/local.test/\nserver=/srv.test/198.18.0.53\nserver=/blank.test/\nconf-dir=/etc\n",
+        );
+        assert_eq!(f, Format::Dnsmasq);
+        assert_eq!(
+            rs,
+            [
+                r("ads.test", BlockSubtree),
+                r("a.test", BlockSubtree),
+                r("b.test", BlockSubtree),
+                r("local.test", BlockSubtree),
+                r("srv.test", BlockSubtree),
+                r("blank.test", BlockSubtree),
+            ]
+        );
+    }
+
+    #[test]
+    fn unbound() {
+        let (s, rs) = rules(
+            "server:\nlocal-zone: \"ads.test.\" always_nxdomain\n  local-zone: \"null.test\" always_null\nlocal-zone: \"st.test.\" static\nlocal-data: \"st.test. A 0.0.0.0\"\nlocal-zone: \"pass.test.\" transparent\n",
+            &Options::block(),
+        );
+        assert_eq!(s.format, Format::Unbound);
+        assert_eq!(
+            rs,
+            [
+                r("ads.test", BlockSubtree),
+                r("null.test", BlockSubtree),
+                r("st.test", BlockSubtree)
+            ]
+        );
+        assert_eq!(s.skipped[&Skip::UnboundNotBlocking], 1);
+    }
+
+    #[test]
+    fn rpz() {
+        let (s, rs) = rules(
+            "$TTL 300\n@ IN SOA localhost. root.localhost. 1 3600 600 86400 300\n  IN NS localhost.\n; comment\nads.test CNAME .\n*.ads.test CNAME .\nnodata.test 60 IN CNAME *.\nok.ads.test CNAME rpz-passthru.\nredirect.test CNAME walled.garden.\n",
+            &Options::block(),
+        );
+        assert_eq!(s.format, Format::Rpz);
+        assert_eq!(
+            rs,
+            [
+                r("ads.test", BlockExact),
+                r("ads.test", BlockBelow),
+                r("nodata.test", BlockExact),
+                r("ok.ads.test", AllowExact),
+            ]
+        );
+        assert_eq!(s.skipped[&Skip::RpzAction], 1);
+        assert_eq!(s.skipped_total(), 1);
+    }
+
+    #[test]
+    fn forced_format_and_subdomains() {
+        let opts = Options {
+            format: Some(Format::Domains),
+            subdomains: true,
+            ..Options::block()
+        };
+        let (s, rs) = rules("||not.adblock^\nads.test\n", &opts);
+        assert_eq!(s.format, Format::Domains);
+        assert_eq!(rs, [r("ads.test", BlockSubtree)]);
+        // --subdomains leaves adblock's exact `|d^` exact.
+        let opts = Options {
+            subdomains: true,
+            ..Options::block()
+        };
+        let (_, rs) = rules("|exact.test^\n||sub.test^\n", &opts);
+        assert_eq!(
+            rs,
+            [r("exact.test", BlockExact), r("sub.test", BlockSubtree)]
+        );
+        let (_, rs) = rules("0.0.0.0 h.test\n", &opts);
+        assert_eq!(rs, [r("h.test", BlockSubtree)]);
+    }
+
+    #[test]
+    fn allowlist_role_turns_entries_into_allows() {
+        let (_, rs) = rules("ok.test\n", &Options::allow());
+        assert_eq!(rs, [r("ok.test", AllowExact)]);
+        let (_, rs) = rules("||ok.test^\n", &Options::allow());
+        assert_eq!(rs, [r("ok.test", AllowSubtree)]);
     }
 
     #[test]
@@ -419,12 +754,89 @@ mod tests {
         assert!(normalise("a..b").is_err());
         assert!(normalise("a b").is_err());
         assert!(normalise("").is_err());
+        let (_, rs) = names("www.bücher.test\n");
+        assert_eq!(rs, [r("www.xn--bcher-kva.test", BlockExact)]);
     }
 
     #[test]
-    fn binary_garbage_is_skipped_not_fatal() {
-        let junk: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
-        let l = parse("junk", &junk, Role::Block);
-        assert!(l.rules.len() < 5);
+    fn hostile_input() {
+        // Binary garbage.
+        let junk: Vec<u8> = (0..65536u32)
+            .map(|i| (i.wrapping_mul(7919) % 251) as u8)
+            .collect();
+        let (s, _) = collect("junk", &junk, &Options::block());
+        assert!(s.rules < 10, "{s:?}");
+        // NULs in and between names.
+        let (s, rs) = collect(
+            "nul",
+            b"ads.test\n\0\0\0\nbad\0name.test\n",
+            &Options::block(),
+        );
+        assert_eq!(rs.len(), 1);
+        assert_eq!(s.skipped[&Skip::InvalidName], 2);
+        // A 10 MB line.
+        let mut big = b"ok.test\n".to_vec();
+        big.extend(std::iter::repeat_n(b'a', 10 << 20));
+        big.extend_from_slice(b".test\nlast.test\n");
+        let (s, rs) = collect("big", &big, &Options::block());
+        assert_eq!(rs.len(), 2);
+        let (line, why, text) = s.first_skip.unwrap();
+        assert_eq!((line, why, text.len()), (2, Skip::InvalidName, 80));
+        // An empty file, and one of comments only.
+        for empty in [&b""[..], b"\n\n", b"# only\n# comments\n"] {
+            let (s, rs) = collect("e", empty, &Options::block());
+            assert!(rs.is_empty() && s.skipped_total() == 0);
+        }
+        // Invalid UTF-8.
+        let (s, rs) = collect("u", b"\xff\xfe.test\nok.test\n", &Options::block());
+        assert_eq!((rs.len(), s.skipped[&Skip::InvalidName]), (1, 1));
+    }
+
+    #[test]
+    fn real_lines_from_the_shared_lists() {
+        // One line of each shared file, as it is written there.
+        let cases: &[(&str, Format, &str, Kind)] = &[
+            (
+                "0.0.0.0 33a89nw03k.ru",
+                Format::Hosts,
+                "33a89nw03k.ru",
+                BlockExact,
+            ),
+            (
+                "||adfstat.yandex.ru^",
+                Format::Adblock,
+                "adfstat.yandex.ru",
+                BlockSubtree,
+            ),
+            (
+                "*.000123456789.online",
+                Format::Wildcard,
+                "000123456789.online",
+                BlockSubtree,
+            ),
+            (
+                "address=/58taopinhui.com/#",
+                Format::Dnsmasq,
+                "58taopinhui.com",
+                BlockSubtree,
+            ),
+            (
+                "answers.teradata.com",
+                Format::Domains,
+                "answers.teradata.com",
+                BlockExact,
+            ),
+            (
+                "@@||5014.xg4ken.com^",
+                Format::Adblock,
+                "5014.xg4ken.com",
+                AllowSubtree,
+            ),
+        ];
+        for (line, format, name, kind) in cases {
+            let (s, rs) = rules(&format!("{line}\n"), &Options::block());
+            assert_eq!(s.format, *format, "{line}");
+            assert_eq!(rs, [r(name, *kind)], "{line}");
+        }
     }
 }

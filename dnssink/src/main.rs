@@ -1,10 +1,15 @@
 //! The `dnssink` command.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
-use dnssink::{bpf, response};
+use dnssink::{
+    ListSpec, bpf,
+    lists::{Format, Options, Role},
+    response,
+    state::State,
+};
 use dnssink_common::config::Config;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -22,20 +27,70 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Attach to the LAN-facing interface and answer blocked names until SIGINT or SIGTERM.
+    /// SIGHUP re-reads the lists.
     Attach(AttachArgs),
+    /// Make the instance attached to IFACE re-read its lists, and report how it went.
+    Reload {
+        iface: String,
+        /// How long to wait for the result.
+        #[arg(long, value_name = "SECS", default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Is a name blocked, and by which rule? Asks the lists of the running instance, or with
+    /// --blocklist the lists given.
+    Query(QueryArgs),
+}
+
+/// The lists and how to read them.
+#[derive(clap::Args, Clone)]
+struct ListArgs {
+    /// A list of names to block (hosts, domains, adblock, wildcard, dnsmasq, unbound or RPZ,
+    /// detected from content). Repeatable.
+    #[arg(long = "blocklist", value_name = "FILE")]
+    blocklists: Vec<PathBuf>,
+    /// A list of names never to block, in the same formats. Repeatable.
+    #[arg(long = "allowlist", value_name = "FILE")]
+    allowlists: Vec<PathBuf>,
+    /// Read every list in this format instead of detecting it.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Exact entries of hosts and domain lists block (or allow) their subdomains too.
+    #[arg(long)]
+    subdomains: bool,
+    /// Fail on any line that gives no rule, naming its file and line.
+    #[arg(long)]
+    strict: bool,
+}
+
+impl ListArgs {
+    fn specs(&self) -> Vec<ListSpec> {
+        let opts = |role| Options {
+            role,
+            format: self.format,
+            subdomains: self.subdomains,
+        };
+        let block = self.blocklists.iter().map(|p| ListSpec {
+            path: p.clone(),
+            opts: opts(Role::Block),
+        });
+        let allow = self.allowlists.iter().map(|p| ListSpec {
+            path: p.clone(),
+            opts: opts(Role::Allow),
+        });
+        block.chain(allow).collect()
+    }
+
+    fn load(&self) -> Result<dnssink::Loaded> {
+        dnssink::load_lists(&self.specs(), self.strict)
+    }
 }
 
 #[derive(clap::Args)]
 struct AttachArgs {
     /// The LAN-facing interface, where client queries arrive.
     iface: String,
-    /// A list of names to block: hosts, plain domains, adblock or wildcard (detected from
-    /// content). Repeatable.
-    #[arg(long = "blocklist", value_name = "FILE", required = true)]
-    blocklists: Vec<PathBuf>,
-    /// A list of names never to block, in the same formats. Repeatable.
-    #[arg(long = "allowlist", value_name = "FILE")]
-    allowlists: Vec<PathBuf>,
+    #[command(flatten)]
+    lists: ListArgs,
     /// What a blocked name gets: nxdomain, nodata, null (0.0.0.0 and ::), refused, or the
     /// address(es) of a block page, e.g. 198.18.0.10,2001:db8::10.
     #[arg(long, value_name = "MODE", default_value = "nxdomain", value_parser = response::parse)]
@@ -46,6 +101,18 @@ struct AttachArgs {
     /// Where the program runs.
     #[arg(long, value_enum, default_value_t = bpf::Mode::Auto)]
     mode: bpf::Mode,
+}
+
+#[derive(clap::Args)]
+struct QueryArgs {
+    /// Names to look up.
+    #[arg(required = true)]
+    names: Vec<String>,
+    /// The instance to ask, when several are attached.
+    #[arg(long)]
+    iface: Option<String>,
+    #[command(flatten)]
+    lists: ListArgs,
 }
 
 fn main() {
@@ -59,6 +126,11 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Attach(args) => attach(args),
+        Command::Reload { iface, timeout } => State::reload(&iface, Duration::from_secs(timeout))
+            .map(|summary| {
+                println!("dnssink: reloaded {iface}: {summary}");
+            }),
+        Command::Query(args) => query(args),
     };
     if let Err(e) = result {
         eprintln!("dnssink: error: {e:#}");
@@ -67,28 +139,45 @@ fn main() {
 }
 
 fn attach(args: AttachArgs) -> Result<()> {
+    if args.lists.blocklists.is_empty() {
+        bail!("no list: give at least one --blocklist FILE");
+    }
     bpf::check_interface(&args.iface)?;
     bpf::check_privileges()?;
-    let loaded = dnssink::load_lists(&args.blocklists, &args.allowlists)?;
+    let started = std::time::Instant::now();
+    let loaded = args.lists.load()?;
     let mut config = args.response;
     config.ttl = args.ttl;
     let mut sinkhole = bpf::Sinkhole::load(&loaded.rules, &config)?;
     let mode = sinkhole.attach(&args.iface, args.mode)?;
+    let mut state = State {
+        pid: std::process::id(),
+        args: std::env::args().skip(1).collect(),
+        reloads: 0,
+        last_reload: String::new(),
+    };
+    state.write(&args.iface)?;
     println!(
-        "dnssink: attached to {} ({mode} mode, program id {}): {}; response {}, ttl {}s",
+        "dnssink: attached to {} ({mode} mode, program id {}): {}; response {}, ttl {}s; \
+         rule table {} KiB, loaded in {:.2}s",
         args.iface,
         sinkhole.program_id()?,
         loaded.summary(),
         response::describe(&config),
         config.ttl,
+        loaded.rules.table_bytes() / 1024,
+        started.elapsed().as_secs_f64(),
     );
-    wait_for_signal()?;
+    drop(loaded);
+    let result = serve(&args, &mut sinkhole, &mut state);
+    State::remove(&args.iface);
     drop(sinkhole);
     println!("dnssink: detached from {}", args.iface);
-    Ok(())
+    result
 }
 
-fn wait_for_signal() -> Result<()> {
+/// Waits for signals: SIGHUP reloads, SIGINT and SIGTERM end.
+fn serve(args: &AttachArgs, sinkhole: &mut bpf::Sinkhole, state: &mut State) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -96,11 +185,95 @@ fn wait_for_signal() -> Result<()> {
     rt.block_on(async {
         let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
         let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+        let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => {
+                    state.reloads += 1;
+                    state.last_reload = match reload(args, sinkhole) {
+                        Ok(summary) => {
+                            println!("dnssink: reloaded {}: {summary}", args.iface);
+                            format!("ok {summary}")
+                        }
+                        Err(e) => {
+                            println!("dnssink: reload failed, the old rules stay: {e:#}");
+                            format!("failed {e:#}")
+                        }
+                    };
+                    state.write(&args.iface)?;
+                }
+            }
         }
         tracing::info!("signal received: detaching");
         Ok(())
     })
+}
+
+/// Re-reads every list and swaps the new table in; on any error the old one stays live.
+fn reload(args: &AttachArgs, sinkhole: &mut bpf::Sinkhole) -> Result<String> {
+    let started = std::time::Instant::now();
+    let loaded = args.lists.load()?;
+    sinkhole.swap_rules(&loaded.rules)?;
+    Ok(format!(
+        "{}; rule table {} KiB, in {:.2}s",
+        loaded.summary(),
+        loaded.rules.table_bytes() / 1024,
+        started.elapsed().as_secs_f64()
+    ))
+}
+
+fn query(args: QueryArgs) -> Result<()> {
+    let lists = if args.lists.blocklists.is_empty() && args.lists.allowlists.is_empty() {
+        let iface = match args.iface {
+            Some(i) => i,
+            None => only_instance()?,
+        };
+        let st = State::read(&iface)?;
+        let argv = std::iter::once("dnssink".to_string()).chain(st.args);
+        match Cli::try_parse_from(argv)
+            .context("the running instance's arguments")?
+            .command
+        {
+            Command::Attach(a) => a.lists,
+            _ => bail!("the state of {iface} does not describe an attach"),
+        }
+    } else {
+        args.lists
+    };
+    let loaded = lists.load()?;
+    print!(
+        "{}",
+        dnssink::query::explain(&loaded, &lists.specs(), &args.names)?
+    );
+    Ok(())
+}
+
+/// The interface of the one instance attached in this namespace.
+fn only_instance() -> Result<String> {
+    let ns = dnssink::state::path("x")?;
+    let suffix = ns
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut found = Vec::new();
+    if let Ok(dir) = std::fs::read_dir(dnssink::state::DIR) {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(iface) = name.strip_suffix(&format!(".{suffix}")) {
+                if State::read(iface).is_ok() {
+                    found.push(iface.to_string());
+                }
+            }
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => bail!("no dnssink is attached here: give --blocklist FILE to query lists offline"),
+        _ => bail!(
+            "several instances are attached ({}): choose one with --iface",
+            found.join(", ")
+        ),
+    }
 }

@@ -1,61 +1,146 @@
-//! Compiles parsed lists into the rule map: name hash -> rule flags.
+//! Compiles rules into the table the kernel looks names up in (`dnssink_common::table`).
+//!
+//! Rules stream in from the lists and are kept as 16-byte entries: the name's hash, a second
+//! independent hash, and the flags. Sorting them brings together the rules of one name
+//! (merged, and counted as duplicates when repeated) and any two names that share a tag. Such
+//! a collision is never silent: if the two names carry the same flags the shared slot serves
+//! both, and otherwise the whole table is rebuilt with another seed for the hash chain.
 
-use std::collections::{HashMap, hash_map::Entry};
+use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
-use dnssink_common::hash;
+use dnssink_common::{
+    hash,
+    rule::Verdict,
+    table::{self, Bucket, FLAG_MASK, SLOTS},
+};
 
-use crate::lists::{Kind, List};
+use crate::lists::Kind;
 
-/// The rule map as the kernel gets it, and what went into it.
+/// Target fill of the table: a bucketised cuckoo table with 8 slots and 2 choices fills to
+/// about 95% before inserts start to fail.
+const LOAD: f64 = 0.92;
+const MAX_KICKS: usize = 1000;
+const MAX_SEEDS: u64 = 8;
+
+/// The compiled rules.
 #[derive(Debug, Default)]
 pub struct RuleSet {
-    /// Name hash -> OR of the flags of every rule for that name.
-    pub entries: HashMap<u64, u8>,
-    /// Rules by kind, counting duplicates once.
-    pub by_kind: HashMap<Kind, usize>,
+    /// Header bucket, then the data buckets: what goes into the kernel's ARRAY map.
+    pub table: Vec<Bucket>,
+    /// Distinct rules by kind.
+    pub by_kind: BTreeMap<Kind, usize>,
     /// Rules given more than once.
     pub duplicates: usize,
+    /// Pairs of names that share a tag and the same flags, and so share a slot.
+    pub shared_tags: usize,
+    /// The seed the table was built with (0 unless a collision forced another).
+    pub seed: u64,
 }
 
+#[derive(Clone, Copy)]
+struct Entry {
+    tag: u64,
+    check: u32,
+    flags: u8,
+}
+
+/// Hands every rule, as a name and a kind, to the given function; called again if the table
+/// must be rebuilt.
+pub type Gather<'a> = dyn FnMut(&mut dyn FnMut(&str, Kind)) -> Result<()> + 'a;
+
 impl RuleSet {
-    /// Compiles `lists`. Two different names with one hash would make one rule act for the
-    /// other: that is an error that names both, never silent.
-    pub fn compile<'a>(lists: impl IntoIterator<Item = &'a List>) -> Result<RuleSet> {
-        let mut set = RuleSet::default();
-        let mut owner: HashMap<u64, (&'a str, &'a str, usize)> = HashMap::new();
-        for list in lists {
-            for rule in &list.rules {
-                let h = hash::name(&rule.name);
-                match owner.entry(h) {
-                    Entry::Occupied(o) => {
-                        let (name, path, line) = *o.get();
-                        if name != rule.name {
-                            bail!(
-                                "hash collision: {name} ({path}:{line}) and {} ({}:{}) share the key {h:#018x}",
-                                rule.name,
-                                list.path,
-                                rule.line
-                            );
-                        }
-                    }
-                    Entry::Vacant(v) => {
-                        v.insert((&rule.name, &list.path, rule.line));
-                    }
-                }
-                let flags = set.entries.entry(h).or_default();
-                if *flags & rule.kind.flag() != 0 {
-                    set.duplicates += 1;
-                } else {
-                    *set.by_kind.entry(rule.kind).or_default() += 1;
-                }
-                *flags |= rule.kind.flag();
+    /// Builds the table from the rules that `gather` produces.
+    pub fn build(gather: &mut Gather) -> Result<RuleSet> {
+        for seed in 0..MAX_SEEDS {
+            let root = table::root(seed);
+            let mut entries = Vec::new();
+            gather(&mut |name, kind| {
+                entries.push(Entry {
+                    tag: table::tag(hash::name_from(root, name)),
+                    check: hash::check(name),
+                    flags: kind.flag(),
+                })
+            })?;
+            if let Some(set) = Self::try_seed(entries, seed)? {
+                return Ok(set);
             }
+            tracing::info!("two rules share a hash with seed {seed}: rebuilding with another");
         }
-        Ok(set)
+        bail!("rules still collide after {MAX_SEEDS} hash seeds")
     }
 
-    /// Number of rules, duplicates counted once.
+    /// A table from rules given as text (for tests and small tools).
+    pub fn from_rules<'a>(
+        rules: impl IntoIterator<Item = (&'a str, Kind)> + Clone,
+    ) -> Result<RuleSet> {
+        RuleSet::build(&mut |push: &mut dyn FnMut(&str, Kind)| {
+            for (n, k) in rules.clone() {
+                push(n, k);
+            }
+            Ok(())
+        })
+    }
+
+    fn try_seed(mut entries: Vec<Entry>, seed: u64) -> Result<Option<RuleSet>> {
+        let mut set = RuleSet {
+            seed,
+            ..RuleSet::default()
+        };
+        let given = entries.len();
+        entries.sort_unstable_by_key(|e| (e.tag, e.check));
+        // Merge the rules of each name; then names that share a tag.
+        let mut slots: Vec<u64> = Vec::with_capacity(entries.len());
+        let mut distinct = 0usize;
+        let mut i = 0;
+        while i < entries.len() {
+            let tag = entries[i].tag;
+            let mut flags = 0u8;
+            let mut names = 0;
+            let mut first_flags = None;
+            while i < entries.len() && entries[i].tag == tag {
+                let check = entries[i].check;
+                let mut f = 0u8;
+                while i < entries.len() && entries[i].tag == tag && entries[i].check == check {
+                    f |= entries[i].flags;
+                    i += 1;
+                }
+                for bit in 0..8 {
+                    if f & (1 << bit) != 0 {
+                        *set.by_kind.entry(kind_of(1 << bit)).or_default() += 1;
+                        distinct += 1;
+                    }
+                }
+                names += 1;
+                match first_flags {
+                    None => first_flags = Some(f),
+                    Some(g) if g != f => return Ok(None),
+                    Some(_) => set.shared_tags += 1,
+                }
+                flags |= f;
+            }
+            debug_assert!(names >= 1);
+            slots.push(tag | flags as u64);
+        }
+        drop(entries);
+        set.duplicates = given - distinct;
+        let mut n = ((slots.len() as f64 / (SLOTS as f64 * LOAD)).ceil() as u64).max(1);
+        loop {
+            if let Some(t) = cuckoo(&slots, n) {
+                set.table = t;
+                break;
+            }
+            n = n + n / 20 + 1;
+        }
+        let header = &mut set.table[table::HEADER as usize];
+        header[table::H_MAGIC] = table::MAGIC;
+        header[table::H_BUCKETS] = n;
+        header[table::H_ROOT] = table::root(seed);
+        header[table::H_RULES] = slots.len() as u64;
+        Ok(Some(set))
+    }
+
+    /// Number of distinct rules.
     pub fn len(&self) -> usize {
         self.by_kind.values().sum()
     }
@@ -64,43 +149,164 @@ impl RuleSet {
         self.len() == 0
     }
 
-    /// The verdict for `name`, computed the way the BPF program computes it.
-    pub fn verdict(&self, name: &str) -> dnssink_common::rule::Verdict {
-        let mut v = dnssink_common::rule::Verdict::default();
+    /// Occupied slots: names in the table.
+    pub fn names(&self) -> u64 {
+        self.table[0][table::H_RULES]
+    }
+
+    /// Bytes of the kernel table.
+    pub fn table_bytes(&self) -> usize {
+        self.table.len() * std::mem::size_of::<Bucket>()
+    }
+
+    /// The verdict for `name`, looked up in the compiled table the way the BPF program does.
+    pub fn verdict(&self, name: &str) -> Verdict {
+        let header = &self.table[0];
+        let (n, mut h) = (header[table::H_BUCKETS], header[table::H_ROOT]);
+        let mut v = Verdict::default();
         let labels: Vec<&str> = name.trim_end_matches('.').split('.').collect();
-        let mut h = hash::ROOT;
         for (i, l) in labels.iter().enumerate().rev() {
             h = hash::combine(h, hash::label(l));
-            if let Some(&f) = self.entries.get(&h) {
-                v.visit(f, i == 0);
-            }
+            let t = table::tag(h);
+            let (b1, b2) = table::buckets(t, n);
+            let f =
+                table::find(&self.table[b1 as usize], t) | table::find(&self.table[b2 as usize], t);
+            v.visit(f, i == 0);
         }
         v
     }
 }
 
+fn kind_of(flag: u8) -> Kind {
+    use dnssink_common::rule::*;
+    match flag {
+        BLOCK_EXACT => Kind::BlockExact,
+        BLOCK_SUBTREE => Kind::BlockSubtree,
+        BLOCK_BELOW => Kind::BlockBelow,
+        ALLOW_EXACT => Kind::AllowExact,
+        ALLOW_SUBTREE => Kind::AllowSubtree,
+        _ => Kind::AllowBelow,
+    }
+}
+
+/// Places every slot value into `n` data buckets (after the header), or gives up.
+fn cuckoo(slots: &[u64], n: u64) -> Option<Vec<Bucket>> {
+    let mut t = vec![[0u64; SLOTS]; n as usize + 1];
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let place = |t: &mut Vec<Bucket>, b: u32, v: u64| -> bool {
+        match t[b as usize].iter().position(|&s| s == 0) {
+            Some(i) => {
+                t[b as usize][i] = v;
+                true
+            }
+            None => false,
+        }
+    };
+    for &v in slots {
+        let (b1, b2) = table::buckets(v & !FLAG_MASK, n);
+        if place(&mut t, b1, v) || place(&mut t, b2, v) {
+            continue;
+        }
+        let mut item = v;
+        let mut b = b1;
+        let mut placed = false;
+        for _ in 0..MAX_KICKS {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let slot = (rng % SLOTS as u64) as usize;
+            std::mem::swap(&mut item, &mut t[b as usize][slot]);
+            let (x1, x2) = table::buckets(item & !FLAG_MASK, n);
+            b = if x1 == b { x2 } else { x1 };
+            if place(&mut t, b, item) {
+                placed = true;
+                break;
+            }
+        }
+        if !placed {
+            return None;
+        }
+    }
+    Some(t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lists::{Role, parse};
+    use crate::lists::{Options, collect};
+
+    fn set(lists: &[(&str, Options)]) -> RuleSet {
+        let parsed: Vec<_> = lists
+            .iter()
+            .map(|(t, o)| collect("t", t.as_bytes(), o).1)
+            .collect();
+        RuleSet::from_rules(parsed.iter().flatten().map(|(n, k, _)| (n.as_str(), *k))).unwrap()
+    }
 
     #[test]
     fn merges_kinds_and_counts_duplicates() {
-        let block = parse(
-            "b",
-            b"||ads.test^\n||ads.test^\n@@||ok.ads.test^\n",
-            Role::Block,
+        let s = set(&[
+            (
+                "||ads.test^\n||ads.test^\n@@||ok.ads.test^\n",
+                Options::block(),
+            ),
+            ("0.0.0.0 ads.test exact.test\n", Options::block()),
+            ("exact.test\n", Options::allow()),
+        ]);
+        assert_eq!(s.names(), 3);
+        assert_eq!(s.len(), 5);
+        assert_eq!(s.duplicates, 1);
+        assert!(s.verdict("x.ads.test").blocked());
+        assert!(s.verdict("ADS.test").blocked());
+        assert!(!s.verdict("a.ok.ads.test").blocked());
+        assert!(!s.verdict("exact.test").blocked());
+        assert!(!s.verdict("test").blocked());
+    }
+
+    #[test]
+    fn a_million_names_in_about_nine_bytes_each() {
+        let names: Vec<String> = (0..1_000_000)
+            .map(|i| format!("n{i}.example{}.test", i % 97))
+            .collect();
+        let s = RuleSet::from_rules(names.iter().map(|n| (n.as_str(), Kind::BlockExact))).unwrap();
+        assert_eq!(s.names(), 1_000_000);
+        let per_rule = s.table_bytes() as f64 / 1e6;
+        assert!(per_rule < 10.0, "{per_rule} bytes per rule");
+        for n in names.iter().step_by(9973) {
+            assert!(s.verdict(n).blocked(), "{n}");
+            assert!(!s.verdict(&format!("x{n}")).blocked());
+        }
+    }
+
+    #[test]
+    fn a_collision_with_other_flags_reseeds() {
+        // Force the situation with two names that share a tag by construction: search a small
+        // space for a pair of names whose tags share the top bits, then check the builder's
+        // merge logic on synthetic entries.
+        let e = |tag, check, flags| Entry { tag, check, flags };
+        let t = table::tag(0x1234_5678_9abc_def0);
+        // Same tag, other name, same flags: one slot serves both.
+        let s = RuleSet::try_seed(vec![e(t, 1, 1), e(t, 2, 1)], 0)
+            .unwrap()
+            .unwrap();
+        assert_eq!((s.shared_tags, s.names()), (1, 1));
+        // Same tag, other name, other flags: this seed is refused.
+        assert!(
+            RuleSet::try_seed(vec![e(t, 1, 1), e(t, 2, 4)], 0)
+                .unwrap()
+                .is_none()
         );
-        let hosts = parse("h", b"0.0.0.0 ads.test exact.test\n", Role::Block);
-        let allow = parse("a", b"exact.test\n", Role::Allow);
-        let set = RuleSet::compile([&block, &hosts, &allow]).unwrap();
-        assert_eq!(set.entries.len(), 3);
-        assert_eq!(set.len(), 5);
-        assert_eq!(set.duplicates, 1);
-        assert!(set.verdict("x.ads.test").blocked());
-        assert!(set.verdict("ADS.test").blocked());
-        assert!(!set.verdict("a.ok.ads.test").blocked());
-        assert!(!set.verdict("exact.test").blocked());
-        assert!(!set.verdict("test").blocked());
+        // The same name twice is a duplicate, not a collision.
+        let s = RuleSet::try_seed(vec![e(t, 1, 1), e(t, 1, 1)], 0)
+            .unwrap()
+            .unwrap();
+        assert_eq!((s.duplicates, s.shared_tags), (1, 0));
+    }
+
+    #[test]
+    fn empty_rules_give_an_empty_table() {
+        let s = RuleSet::from_rules(std::iter::empty::<(&str, Kind)>()).unwrap();
+        assert_eq!((s.names(), s.table.len()), (0, 2));
+        assert!(!s.verdict("a.test").blocked());
     }
 }

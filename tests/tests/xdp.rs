@@ -6,8 +6,9 @@ use std::net::IpAddr;
 
 use aya::programs::{TestRun as _, TestRunOptions};
 use dnssink::{
+    ListSpec,
     bpf::Sinkhole,
-    lists::{Role, parse},
+    lists::{Options, collect},
     response,
     rules::RuleSet,
 };
@@ -29,11 +30,9 @@ const BLOCK: &str = "\
 ";
 
 fn load(block: &str, allow: &str, cfg: &str) -> Sinkhole {
-    let lists = [
-        parse("block", block.as_bytes(), Role::Block),
-        parse("allow", allow.as_bytes(), Role::Allow),
-    ];
-    let rules = RuleSet::compile(&lists).unwrap();
+    let (_, b) = collect("block", block.as_bytes(), &Options::block());
+    let (_, a) = collect("allow", allow.as_bytes(), &Options::allow());
+    let rules = RuleSet::from_rules(b.iter().chain(&a).map(|(n, k, _)| (n.as_str(), *k))).unwrap();
     let config = response::parse(cfg).unwrap();
     Sinkhole::load(&rules, &config).expect("the program loads and passes the verifier")
 }
@@ -483,15 +482,15 @@ fn answers_go_back_whatever_resolver_was_asked() {
 #[test]
 fn a_real_list_is_answered_through_the_kernel() {
     let path = dnssink_tests::shared_list("stevenblack.domains.txt");
-    let loaded = dnssink::load_lists(&[path], &[]).unwrap();
+    let spec = ListSpec {
+        path: path.clone(),
+        opts: Options::block(),
+    };
+    let loaded = dnssink::load_lists(&[spec], false).unwrap();
     assert!(loaded.rules.len() > 140_000, "{}", loaded.summary());
     let s = Sinkhole::load(&loaded.rules, &Config::default()).unwrap();
-    let names: Vec<&str> = loaded.lists[0]
-        .rules
-        .iter()
-        .step_by(997)
-        .map(|r| r.name.as_str())
-        .collect();
+    let (_, all) = collect("sb", &std::fs::read(&path).unwrap(), &Options::block());
+    let names: Vec<&str> = all.iter().step_by(997).map(|r| r.0.as_str()).collect();
     assert!(names.len() > 100);
     for n in &names {
         nxdomain(&answer(

@@ -1,0 +1,246 @@
+//! Reload under load, in a netns lab: a client streams queries while the gateway's dnssink
+//! reloads ten times. No name blocked before and after may ever reach the resolver, and no
+//! query may go unanswered.
+
+use std::{
+    net::UdpSocket,
+    process::Command,
+    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+    time::{Duration, Instant},
+};
+
+use dnssink_tests::{
+    frame::query,
+    lab::{self, GW4, Lab, in_netns},
+};
+use hickory_proto::{
+    op::{Message, ResponseCode},
+    rr::RecordType,
+};
+
+const BOTH: usize = 20;
+const NEW: usize = 10;
+
+/// The list: names blocked in every version, names added by the reloads, and filler that
+/// changes the table's size from one version to the next.
+fn list(version: usize) -> String {
+    let mut s = String::from("! reload test\n");
+    for i in 0..BOTH {
+        s.push_str(&format!("||both{i}.test^\n"));
+    }
+    if version > 0 {
+        for i in 0..NEW {
+            s.push_str(&format!("||new{i}.test^\n"));
+        }
+        for i in 0..version * 5000 {
+            s.push_str(&format!("||filler{i}.v{version}.test^\n"));
+        }
+    }
+    s
+}
+
+#[derive(Default, Debug)]
+struct Stream {
+    sent: usize,
+    lost: usize,
+    /// A name blocked in every version got the resolver's answer.
+    both_passed: usize,
+    /// A name added by the first reload got the resolver's answer after that reload.
+    new_passed: usize,
+    new_checked: usize,
+}
+
+fn stream(stop: &AtomicBool, reloaded: &AtomicUsize) -> anyhow::Result<Stream> {
+    let sock = UdpSocket::bind("198.18.0.2:0")?;
+    sock.set_read_timeout(Some(Duration::from_secs(2)))?;
+    sock.connect((GW4, 53))?;
+    let mut st = Stream::default();
+    let mut buf = [0u8; 1500];
+    let mut n = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let (name, kind) = match n % 3 {
+            0 => (format!("www.both{}.test.", n % BOTH), 0),
+            1 => (format!("new{}.test.", n % NEW), 1),
+            _ => (format!("pass{n}.test."), 2),
+        };
+        let done_before = reloaded.load(Ordering::SeqCst);
+        let mut q = query(&name, RecordType::A, true);
+        q[0..2].copy_from_slice(&(n as u16).to_be_bytes());
+        sock.send(&q)?;
+        st.sent += 1;
+        let m = loop {
+            match sock.recv(&mut buf) {
+                Ok(len) => {
+                    let m = Message::from_vec(&buf[..len])?;
+                    if m.id() == n as u16 {
+                        break Some(m);
+                    }
+                }
+                Err(_) => break None,
+            }
+        };
+        let Some(m) = m else {
+            st.lost += 1;
+            continue;
+        };
+        let sinkholed = m.response_code() == ResponseCode::NXDomain;
+        match kind {
+            0 if !sinkholed => st.both_passed += 1,
+            1 if done_before >= 1 => {
+                st.new_checked += 1;
+                if !sinkholed {
+                    st.new_passed += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(st)
+}
+
+fn dnssink(lab: &Lab, args: &[&str]) -> std::process::Output {
+    let mut c = lab.gateway.cmd(lab::dnssink_bin().unwrap());
+    c.args(args);
+    c.output().unwrap()
+}
+
+/// The id of the inner map that holds the live rule table, from the program's maps.
+fn live_table(prog_id: &str) -> String {
+    let out = Command::new("bpftool")
+        .args(["prog", "show", "id", prog_id])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ids = text
+        .split("map_ids ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    for id in ids.split(',') {
+        let show = Command::new("bpftool")
+            .args(["map", "show", "id", id])
+            .output()
+            .unwrap();
+        if !String::from_utf8_lossy(&show.stdout).contains("array_of_maps") {
+            continue;
+        }
+        // "key: 00 00 00 00  value: 13 05 00 00": the inner map's id, little-endian.
+        let dump = Command::new("bpftool")
+            .args(["map", "dump", "id", id])
+            .output()
+            .unwrap();
+        let d = String::from_utf8_lossy(&dump.stdout);
+        let value = d.split("value:").nth(1).unwrap();
+        let bytes: Vec<u8> = value
+            .split_whitespace()
+            .take(4)
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect();
+        return u32::from_le_bytes(bytes.try_into().unwrap()).to_string();
+    }
+    panic!("no array-of-maps among {ids}");
+}
+
+fn map_exists(id: &str) -> bool {
+    Command::new("bpftool")
+        .args(["map", "show", "id", id])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn ten_reloads_under_load() {
+    let mut lab = Lab::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("list.txt");
+    std::fs::write(&path, list(0)).unwrap();
+    let line = lab
+        .start_dnssink(&["--blocklist", path.to_str().unwrap()])
+        .unwrap();
+    let prog = line
+        .split("program id ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .to_string();
+    let first_table = live_table(&prog);
+
+    let stop = AtomicBool::new(false);
+    let reloaded = AtomicUsize::new(0);
+    let (st, reload_times) = std::thread::scope(|s| {
+        let client = s.spawn(|| in_netns(&lab.client.name, || stream(&stop, &reloaded)));
+        std::thread::sleep(Duration::from_millis(300));
+        let mut times = Vec::new();
+        for v in 1..=10 {
+            std::fs::write(&path, list(v)).unwrap();
+            let t = Instant::now();
+            let out = dnssink(&lab, &["reload", "lan0"]);
+            times.push(t.elapsed());
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                text.contains(&format!("{} rules", BOTH + NEW + v * 5000)),
+                "{text}"
+            );
+            reloaded.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stop.store(true, Ordering::Relaxed);
+        (client.join().unwrap().unwrap(), times)
+    });
+    eprintln!("{st:?}; reloads took {reload_times:?}");
+    assert!(st.sent > 1000, "{st:?}");
+    assert_eq!(st.lost, 0, "{st:?}");
+    assert_eq!(st.both_passed, 0, "{st:?}");
+    assert!(st.new_checked > 100, "{st:?}");
+    assert_eq!(st.new_passed, 0, "{st:?}");
+
+    // The first table is freed: kernel memory holds one rule set.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while map_exists(&first_table) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !map_exists(&first_table),
+        "map {first_table} outlived its reload"
+    );
+
+    // A failed reload keeps the old rules, and says why.
+    std::fs::remove_file(&path).unwrap();
+    let out = dnssink(&lab, &["reload", "lan0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("cannot read") && err.contains("list.txt"),
+        "{err}"
+    );
+    let d = lab.dig(GW4, "new3.test", "A").unwrap();
+    assert_eq!(d.status, "NXDOMAIN", "{}", d.text);
+
+    // Which rule blocks a name: asked of the running instance.
+    std::fs::write(&path, list(10)).unwrap();
+    let out = dnssink(&lab, &["query", "www.both7.test", "pass.test"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = format!("{}:9: `||both7.test^`", path.display());
+    assert!(
+        text.contains("www.both7.test: blocked") && text.contains(&want),
+        "{text}"
+    );
+    assert!(text.contains("pass.test: not blocked"), "{text}");
+}

@@ -36,8 +36,9 @@ pub mod maps {
     pub const SCRATCH: &str = "SCRATCH";
 }
 
-/// `BPF_F_INNER_MAP`: the flag of the rule table's inner maps.
-pub const BPF_F_INNER_MAP: u32 = 1 << 12;
+/// Flags of the rule table's maps: `BPF_F_INNER_MAP` (tables of any size fit the slot) and
+/// `BPF_F_MMAPABLE` (userspace writes a new table with one copy, not a syscall a bucket).
+pub const TABLE_MAP_FLAGS: u32 = (1 << 12) | (1 << 10);
 
 /// The name of the XDP program in the object file.
 pub const PROGRAM: &str = "dnssink";

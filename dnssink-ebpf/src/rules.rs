@@ -15,8 +15,8 @@ use dnssink_common::{
     table::{self, Bucket},
 };
 
-/// BPF_F_INNER_MAP: tables of any size fit the slot.
-const INNER: usize = 1 << 12;
+/// The inner maps' flags (`dnssink_common::TABLE_MAP_FLAGS`).
+const INNER: usize = dnssink_common::TABLE_MAP_FLAGS as usize;
 
 /// One slot holding the live rule table, an ARRAY map of buckets that userspace builds to the
 /// size of the lists. A reload builds the next table beside it and swaps it in here: the
@@ -82,21 +82,28 @@ impl Scratch {
             return v;
         }
         let n = header[table::H_BUCKETS];
+        let flags = |h: u64| {
+            let tag = table::tag(h);
+            let (b1, b2) = table::buckets(tag, n);
+            rules.get(b1).map_or(0, |b| table::find(b, tag))
+                | rules.get(b2).map_or(0, |b| table::find(b, tag))
+        };
         let mut h = header[table::H_ROOT];
+        // The parents, from the top-level domain down (labels - 1 of them); then the whole
+        // name, outside the loop, so that the loop body has one branch fewer to verify.
         let labels = self.count() & (LABEL_SLOTS - 1);
         let mut j = 0usize;
         while j < MAX_LABELS {
-            if j >= labels {
+            if j + 1 >= labels {
                 break;
             }
-            let k = (labels - 1 - j) & (LABEL_SLOTS - 1);
-            h = hash::combine(h, self.hashes[k]);
-            let tag = table::tag(h);
-            let (b1, b2) = table::buckets(tag, n);
-            let f1 = rules.get(b1).map_or(0, |b| table::find(b, tag));
-            let f2 = rules.get(b2).map_or(0, |b| table::find(b, tag));
-            v.visit(f1 | f2, k == 0);
+            h = hash::combine(h, self.hashes[(labels - 1 - j) & (LABEL_SLOTS - 1)]);
+            v.visit(flags(h), false);
             j += 1;
+        }
+        if labels > 0 {
+            h = hash::combine(h, self.hashes[0]);
+            v.visit(flags(h), true);
         }
         v
     }

@@ -35,6 +35,15 @@ pub struct Sinkhole {
 impl Sinkhole {
     /// Loads the program and fills its maps: the config, and the rule table.
     pub fn load(rules: &RuleSet, config: &Config) -> Result<Sinkhole> {
+        let mut s = Sinkhole::load_program(config)?;
+        s.swap_rules(rules)?;
+        Ok(s)
+    }
+
+    /// Loads the program with its config and no rules yet: the verifier's work, which can
+    /// run while the lists are read.
+    pub fn load_program(config: &Config) -> Result<Sinkhole> {
+        let t = std::time::Instant::now();
         let mut ebpf = EbpfLoader::new()
             .load(OBJECT)
             .context("loading the BPF object")?;
@@ -52,9 +61,9 @@ impl Sinkhole {
             ),
             Err(e) => tracing::debug!("no program info: {e}"),
         }
+        tracing::debug!("program verified in {:.3}s", t.elapsed().as_secs_f64());
         let mut s = Sinkhole { ebpf };
         s.set_config(config)?;
-        s.swap_rules(rules)?;
         Ok(s)
     }
 
@@ -72,23 +81,13 @@ impl Sinkhole {
     /// Builds the kernel table for `rules` beside the live one, then makes it live with one
     /// update of the table slot. The old table is freed once no packet uses it.
     pub fn swap_rules(&mut self, rules: &RuleSet) -> Result<()> {
-        let n = u32::try_from(rules.table.len()).context("rule table too large")?;
-        let mut table: Array<MapData, Bucket> = Array::create(n, dnssink_common::BPF_F_INNER_MAP)
-            .with_context(|| {
+        let table = create_table(&rules.table).with_context(|| {
             format!(
-                "creating the rule table ({} KiB of kernel memory; is the memlock limit \
-                     too low?)",
+                "creating the rule table ({} KiB of kernel memory)",
                 rules.table_bytes() / 1024
             )
         })?;
-        for (i, b) in rules.table.iter().enumerate() {
-            if b.iter().any(|&s| s != 0) {
-                table
-                    .set(i as u32, b, 0)
-                    .context("filling the rule table")?;
-            }
-        }
-        let mut slot: ArrayOfMaps<&mut MapData, Array<MapData, Bucket>> =
+        let mut slot: ArrayOfMaps<&mut MapData, MapData> =
             ArrayOfMaps::try_from(self.map_mut(maps::TABLES)?)?;
         slot.set(0, &table, 0).context("making the rule table live")
     }
@@ -186,6 +185,77 @@ fn attach_error(e: ProgramError, iface: &str, mode: XdpMode) -> anyhow::Error {
         _ => format!("cannot attach to {iface} in {} mode", mode_name(mode)),
     };
     anyhow::Error::new(e).context(msg)
+}
+
+/// A new ARRAY map holding `buckets`, written through a shared mapping of the map's memory:
+/// one copy instead of a syscall per bucket.
+fn create_table(buckets: &[Bucket]) -> Result<MapData> {
+    use std::os::fd::{FromRawFd as _, OwnedFd};
+    #[repr(C)]
+    #[derive(Default)]
+    struct MapCreate {
+        map_type: u32,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        map_flags: u32,
+        inner_map_fd: u32,
+        numa_node: u32,
+        map_name: [u8; 16],
+        map_ifindex: u32,
+        btf_fd: u32,
+        btf_key_type_id: u32,
+        btf_value_type_id: u32,
+        btf_vmlinux_value_type_id: u32,
+        map_extra: u64,
+    }
+    const BPF_MAP_CREATE: libc::c_long = 0;
+    const BPF_MAP_TYPE_ARRAY: u32 = 2;
+    let n = u32::try_from(buckets.len()).context("rule table too large")?;
+    let bytes = std::mem::size_of_val(buckets);
+    let mut attr = MapCreate {
+        map_type: BPF_MAP_TYPE_ARRAY,
+        key_size: 4,
+        value_size: std::mem::size_of::<Bucket>() as u32,
+        max_entries: n,
+        map_flags: dnssink_common::TABLE_MAP_FLAGS,
+        ..MapCreate::default()
+    };
+    attr.map_name[..12].copy_from_slice(b"dnssink_rule");
+    // SAFETY: BPF_MAP_CREATE with an attr that lives across the call; the result is a new fd.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_MAP_CREATE,
+            &attr as *const MapCreate,
+            std::mem::size_of::<MapCreate>(),
+        )
+    };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        bail!("BPF_MAP_CREATE: {e} (is the memlock limit too low for a table this size?)");
+    }
+    // SAFETY: the kernel just returned this fd, and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let page = 4096;
+    let len = bytes.div_ceil(page) * page;
+    // SAFETY: a shared mapping of the map's own memory, written within `bytes`, then unmapped.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            bail!("mapping the rule table: {}", io::Error::last_os_error());
+        }
+        std::ptr::copy_nonoverlapping(buckets.as_ptr() as *const u8, p as *mut u8, bytes);
+        libc::munmap(p, len);
+    }
+    MapData::from_fd(fd).context("opening the rule table")
 }
 
 /// The kernel driver of `iface` (`veth`, `virtio_net`...), from the ethtool ioctl.

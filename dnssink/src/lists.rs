@@ -226,13 +226,14 @@ pub fn parse(path: &str, bytes: &[u8], opts: &Options, visit: &mut dyn FnMut(Rul
         skipped: BTreeMap::new(),
         first_skip: None,
     };
-    let mut skip = |sum: &mut Summary, n: usize, why: Skip, raw: &[u8]| {
+    let skip = |sum: &mut Summary, n: usize, why: Skip, raw: &[u8]| {
         *sum.skipped.entry(why).or_default() += 1;
         if sum.first_skip.is_none() {
             let text: String = String::from_utf8_lossy(raw).chars().take(80).collect();
             sum.first_skip = Some((n, why, text));
         }
     };
+    let mut buf = String::new();
     for (n, raw) in lines() {
         if is_structure(raw, format) {
             continue;
@@ -251,11 +252,11 @@ pub fn parse(path: &str, bytes: &[u8], opts: &Options, visit: &mut dyn FnMut(Rul
                 }
                 k => k,
             };
-            match normalise(name) {
-                Ok(name) => {
+            match normalise_into(name, &mut buf) {
+                Ok(()) => {
                     sum.rules += 1;
                     visit(Rule {
-                        name: &name,
+                        name: &buf,
                         kind: kind.with_role(opts.role),
                         line: n,
                         text: line,
@@ -372,7 +373,7 @@ fn hosts_line(line: &str, emit: &mut impl FnMut(&str, Kind)) -> Result<(), Skip>
     let mut local = 0;
     for name in fields {
         names += 1;
-        if LOCAL_HOSTS.contains(&name.to_ascii_lowercase().as_str()) {
+        if LOCAL_HOSTS.iter().any(|l| l.eq_ignore_ascii_case(name)) {
             local += 1;
             continue;
         }
@@ -528,12 +529,20 @@ fn rpz_line(line: &str) -> Result<(&str, Kind), Skip> {
 /// Normalises a domain name: ASCII lower case, punycode for Unicode, no trailing dot, and
 /// checks it: labels of 1 to 63 letters, digits, `-` or `_`, 253 characters in all.
 pub fn normalise(name: &str) -> Result<String, Skip> {
+    let mut out = String::new();
+    normalise_into(name, &mut out).map(|()| out)
+}
+
+/// [`normalise`] into a buffer the caller reuses: no allocation per name.
+pub fn normalise_into(name: &str, out: &mut String) -> Result<(), Skip> {
     let name = name.strip_suffix('.').unwrap_or(name);
-    let ascii = if name.is_ascii() {
-        name.to_ascii_lowercase()
+    out.clear();
+    if name.is_ascii() {
+        out.extend(name.chars().map(|c| c.to_ascii_lowercase()));
     } else {
-        idna::domain_to_ascii(name).map_err(|_| Skip::InvalidName)?
-    };
+        out.push_str(&idna::domain_to_ascii(name).map_err(|_| Skip::InvalidName)?);
+    }
+    let ascii = out.as_str();
     let ok = !ascii.is_empty()
         && ascii.len() <= 253
         && ascii.split('.').all(|l| {
@@ -542,11 +551,7 @@ pub fn normalise(name: &str) -> Result<String, Skip> {
                 && l.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         });
-    if ok {
-        Ok(ascii)
-    } else {
-        Err(Skip::InvalidName)
-    }
+    if ok { Ok(()) } else { Err(Skip::InvalidName) }
 }
 
 /// Every rule of a list, collected (for tests and tools; loading streams instead).

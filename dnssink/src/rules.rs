@@ -55,6 +55,7 @@ impl RuleSet {
         for seed in 0..MAX_SEEDS {
             let root = table::root(seed);
             let mut entries = Vec::new();
+            let t = std::time::Instant::now();
             gather(&mut |name, kind| {
                 entries.push(Entry {
                     tag: table::tag(hash::name_from(root, name)),
@@ -62,7 +63,14 @@ impl RuleSet {
                     flags: kind.flag(),
                 })
             })?;
+            tracing::debug!(
+                "{} rules parsed and hashed in {:.3}s",
+                entries.len(),
+                t.elapsed().as_secs_f64()
+            );
+            let t = std::time::Instant::now();
             if let Some(set) = Self::try_seed(entries, seed)? {
+                tracing::debug!("table built in {:.3}s", t.elapsed().as_secs_f64());
                 return Ok(set);
             }
             tracing::info!("two rules share a hash with seed {seed}: rebuilding with another");

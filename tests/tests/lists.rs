@@ -146,7 +146,9 @@ fn query_explains_offline() {
     );
     // --format applies to every list: the allowlist's plain name reads as an adblock rule.
     assert!(
-        out.contains(&format!("{a}:1: `ok.ads.test` (allow, the name and below ok.ads.test)")),
+        out.contains(&format!(
+            "{a}:1: `ok.ads.test` (allow, the name and below ok.ads.test)"
+        )),
         "{out}"
     );
     assert!(out.contains("hosts.test: not blocked"), "{out}");

@@ -23,6 +23,12 @@ enum Cmd {
     Test,
     /// Build a lab of network namespaces, attach dnssink, and show real queries.
     Demo,
+    /// Measure load time and memory beside dnsmasq; writes target/bench/report.{md,json}.
+    Bench {
+        /// A reduced set (up to 1M rules).
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 /// Debian packages: LLVM 22 for bpf-linker, and the tools the tests and the demo run.
@@ -48,6 +54,7 @@ fn main() {
         Cmd::Setup => setup(),
         Cmd::Test => test(),
         Cmd::Demo => demo(),
+        Cmd::Bench { quick } => bench(quick),
     };
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");
@@ -288,4 +295,34 @@ fn demo() -> Result<()> {
             "dnssink-demo",
         ]),
     )
+}
+
+fn bench(quick: bool) -> Result<()> {
+    ensure_setup()?;
+    ensure_root("cargo xtask bench")?;
+    run(
+        "build dnssink (release)",
+        cargo().args([
+            "build",
+            "--quiet",
+            "--release",
+            "--package",
+            "dnssink",
+            "--bins",
+        ]),
+    )?;
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--quiet",
+        "--release",
+        "--package",
+        "dnssink-tests",
+        "--bin",
+        "dnssink-bench",
+    ]);
+    if quick {
+        cmd.args(["--", "--quick"]);
+    }
+    run("bench", &mut cmd)
 }

@@ -375,6 +375,53 @@ fn attach_vlan(iface: &str) -> Result<aya::Ebpf> {
     Ok(ebpf)
 }
 
+/// The id of the map that holds the live rule table of program `prog` (the inner map in its
+/// array-of-maps), read with bpftool.
+pub fn live_table(prog: &str) -> Result<u32> {
+    let show = |what: &str, id: &str| -> Result<String> {
+        let out = run(Command::new("bpftool").args([what, "show", "id", id]))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let p = show("prog", prog)?;
+    let ids = p
+        .split("map_ids ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .context("the program has no maps")?;
+    for id in ids.split(',') {
+        if !show("map", id)?.contains("array_of_maps") {
+            continue;
+        }
+        // "key: 00 00 00 00  value: 13 05 00 00": the inner map's id, little-endian.
+        let dump = run(Command::new("bpftool").args(["map", "dump", "id", id]))?;
+        let d = String::from_utf8_lossy(&dump.stdout);
+        let bytes: Vec<u8> = d
+            .split("value:")
+            .nth(1)
+            .context("the table slot is empty")?
+            .split_whitespace()
+            .take(4)
+            .map(|b| u8::from_str_radix(b, 16))
+            .collect::<Result<_, _>>()?;
+        let bytes: [u8; 4] = bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("short map id"))?;
+        return Ok(u32::from_le_bytes(bytes));
+    }
+    anyhow::bail!("no array-of-maps among the maps {ids} of program {prog}")
+}
+
+/// `bpftool map show id ID`, or None when the map is gone.
+pub fn map_show(id: u32) -> Option<String> {
+    let out = Command::new("bpftool")
+        .args(["map", "show", "id", &id.to_string()])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// What dig printed, by section.
 #[derive(Debug, Default)]
 pub struct Dig {

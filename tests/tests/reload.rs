@@ -4,7 +4,6 @@
 
 use std::{
     net::UdpSocket,
-    process::Command,
     sync::atomic::{AtomicBool, AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
@@ -105,54 +104,6 @@ fn dnssink(lab: &Lab, args: &[&str]) -> std::process::Output {
     c.output().unwrap()
 }
 
-/// The id of the inner map that holds the live rule table, from the program's maps.
-fn live_table(prog_id: &str) -> String {
-    let out = Command::new("bpftool")
-        .args(["prog", "show", "id", prog_id])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let ids = text
-        .split("map_ids ")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap();
-    for id in ids.split(',') {
-        let show = Command::new("bpftool")
-            .args(["map", "show", "id", id])
-            .output()
-            .unwrap();
-        if !String::from_utf8_lossy(&show.stdout).contains("array_of_maps") {
-            continue;
-        }
-        // "key: 00 00 00 00  value: 13 05 00 00": the inner map's id, little-endian.
-        let dump = Command::new("bpftool")
-            .args(["map", "dump", "id", id])
-            .output()
-            .unwrap();
-        let d = String::from_utf8_lossy(&dump.stdout);
-        let value = d.split("value:").nth(1).unwrap();
-        let bytes: Vec<u8> = value
-            .split_whitespace()
-            .take(4)
-            .map(|b| u8::from_str_radix(b, 16).unwrap())
-            .collect();
-        return u32::from_le_bytes(bytes.try_into().unwrap()).to_string();
-    }
-    panic!("no array-of-maps among {ids}");
-}
-
-fn map_exists(id: &str) -> bool {
-    Command::new("bpftool")
-        .args(["map", "show", "id", id])
-        .output()
-        .unwrap()
-        .status
-        .success()
-}
-
 #[test]
 fn ten_reloads_under_load() {
     let mut lab = Lab::new().unwrap();
@@ -170,7 +121,7 @@ fn ten_reloads_under_load() {
         .next()
         .unwrap()
         .to_string();
-    let first_table = live_table(&prog);
+    let first_table = lab::live_table(&prog).unwrap();
 
     let stop = AtomicBool::new(false);
     let reloaded = AtomicUsize::new(0);
@@ -208,11 +159,11 @@ fn ten_reloads_under_load() {
 
     // The first table is freed: kernel memory holds one rule set.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while map_exists(&first_table) && Instant::now() < deadline {
+    while lab::map_show(first_table).is_some() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
-        !map_exists(&first_table),
+        lab::map_show(first_table).is_none(),
         "map {first_table} outlived its reload"
     );
 

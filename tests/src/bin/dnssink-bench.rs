@@ -17,8 +17,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result, bail};
-use dnssink_tests::lab::{Netns, Proc, dnssink_bin, run};
+use anyhow::{Context as _, Result};
+use dnssink_tests::lab::{Netns, Proc, dnssink_bin, live_table, map_show, run};
 
 struct Row {
     peer: &'static str,
@@ -179,46 +179,16 @@ fn dnssink(list: &Path) -> Result<(f64, u64, u64)> {
     Ok((load, rss, kernel))
 }
 
-/// The memlock of the rule table behind program `prog`'s array-of-maps.
+/// The memlock of the rule table behind program `prog`.
 fn table_memlock(prog: &str) -> Result<u64> {
-    let show = |what: &str, id: &str| -> Result<String> {
-        let o = Command::new("bpftool")
-            .args([what, "show", "id", id])
-            .output()?;
-        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
-    };
-    let p = show("prog", prog)?;
-    let ids = p
-        .split("map_ids ")
+    let id = live_table(prog)?;
+    let m = map_show(id).context("the rule table's map is gone")?;
+    let memlock = m
+        .split("memlock ")
         .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .context("no map_ids")?;
-    for id in ids.split(',') {
-        if !show("map", id)?.contains("array_of_maps") {
-            continue;
-        }
-        let d = Command::new("bpftool")
-            .args(["map", "dump", "id", id])
-            .output()?;
-        let d = String::from_utf8_lossy(&d.stdout);
-        let v: Vec<u8> = d
-            .split("value:")
-            .nth(1)
-            .context("empty table slot")?
-            .split_whitespace()
-            .take(4)
-            .map(|b| u8::from_str_radix(b, 16))
-            .collect::<Result<_, _>>()?;
-        let inner = u32::from_le_bytes(v.try_into().map_err(|_| anyhow::anyhow!("bad id"))?);
-        let m = show("map", &inner.to_string())?;
-        let memlock = m
-            .split("memlock ")
-            .nth(1)
-            .and_then(|s| s.split('B').next())
-            .context("no memlock")?;
-        return Ok(memlock.trim().parse()?);
-    }
-    bail!("no table behind program {prog}")
+        .and_then(|s| s.split('B').next())
+        .context("no memlock")?;
+    Ok(memlock.trim().parse()?)
 }
 
 /// The same names as a dnsmasq config: `address=/name/0.0.0.0` a line, the form in which

@@ -64,14 +64,18 @@ pub fn name_from(root: u64, text: &str) -> u64 {
 /// A second hash of a name, independent of [`name`]: it tells two names that share a tag
 /// apart when a table is built.
 pub fn check(text: &str) -> u32 {
-    let mut h = 0x243f_6a88_85a3_08d3u64;
+    name_and_check(ROOT, text).1
+}
+
+/// [`name_from`] and [`check`] in one pass over the labels.
+pub fn name_and_check(root: u64, text: &str) -> (u64, u32) {
+    let (mut h, mut c) = (root, 0x243f_6a88_85a3_08d3u64);
     for l in text.trim_end_matches('.').rsplit('.') {
-        h = combine(
-            h.rotate_left(17) ^ 0x1319_8a2e_0370_7344,
-            label(l).swap_bytes(),
-        );
+        let lh = label(l);
+        h = combine(h, lh);
+        c = combine(c.rotate_left(17) ^ 0x1319_8a2e_0370_7344, lh.swap_bytes());
     }
-    (h >> 32) as u32 ^ h as u32
+    (h, (c >> 32) as u32 ^ c as u32)
 }
 
 #[cfg(test)]

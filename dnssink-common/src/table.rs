@@ -27,11 +27,13 @@ pub const H_RULES: usize = 3;
 /// Low bits of a slot that hold the flags.
 pub const FLAG_MASK: u64 = 0xff;
 
-/// The tag stored for a name hash; never 0, which marks an empty slot.
+/// Set in every tag, so that no tag is 0, which marks an empty slot.
+const TAG_SET: u64 = 1 << 8;
+
+/// The tag stored for a name hash: its top 55 bits, and [`TAG_SET`]. No branch.
 #[inline(always)]
 pub const fn tag(h: u64) -> u64 {
-    let t = h & !FLAG_MASK;
-    if t == 0 { 1 << 8 } else { t }
+    (h & !FLAG_MASK) | TAG_SET
 }
 
 /// Maps `x` onto `0..n` (n below 2^32) by its top bits: no division.
@@ -52,15 +54,24 @@ pub const fn buckets(tag: u64, n: u64) -> (u32, u32) {
 /// The flags of `tag` in `bucket`, or 0: compares all slots, with no early exit.
 #[inline(always)]
 pub fn find(bucket: &Bucket, tag: u64) -> u8 {
+    find_with(bucket, tag, |x| x)
+}
+
+/// [`find`], with no branch: `opaque` must return its argument, and BPF makes it a value the
+/// compiler cannot see into. Otherwise LLVM turns the arithmetic back into a comparison, and
+/// each comparison into a branch: 16 branches a label, which multiply the paths the BPF
+/// verifier walks.
+#[inline(always)]
+pub fn find_with(bucket: &Bucket, tag: u64, opaque: impl Fn(u64) -> u64) -> u8 {
     let mut flags = 0u64;
     let mut i = 0;
     while i < SLOTS {
         let s = bucket[i];
-        flags |= if s & !FLAG_MASK == tag {
-            s & FLAG_MASK
-        } else {
-            0
-        };
+        // Below 2^56, and 0 exactly when the slot holds `tag`.
+        let x = opaque((s ^ tag) >> 8);
+        // 0 when x is 0, 1 for any other x below 2^56.
+        let miss = (x + ((1 << 56) - 1)) >> 56;
+        flags |= (s & FLAG_MASK) & miss.wrapping_sub(1);
         i += 1;
     }
     flags as u8
@@ -81,7 +92,8 @@ mod tests {
     fn tags_are_never_empty_and_keep_the_top_bits() {
         assert_eq!(tag(0), 1 << 8);
         assert_eq!(tag(0xff), 1 << 8);
-        assert_eq!(tag(0x1234_5678_9abc_def0), 0x1234_5678_9abc_de00);
+        assert_eq!(tag(0x1234_5678_9abc_de00), 0x1234_5678_9abc_df00);
+        assert_eq!(tag(0x1234_5678_9abc_def0), 0x1234_5678_9abc_df00);
     }
 
     #[test]
@@ -107,6 +119,13 @@ mod tests {
         b[3] = t | 0x05;
         assert_eq!(find(&b, t), 0x05);
         assert_eq!(find(&b, t ^ (1 << 40)), 0);
+        assert_eq!(find(&b, t ^ (1 << 63)), 0);
+        assert_eq!(find(&b, t ^ (1 << 9)), 0);
         assert_eq!(find(&b, tag(0)), 0);
+        // Several slots: only the matching one counts.
+        b[0] = tag(1 << 20) | 0x80;
+        b[7] = t | 0x02;
+        assert_eq!(find(&b, t), 0x07);
+        assert_eq!(find(&b, tag(1 << 20)), 0x80);
     }
 }

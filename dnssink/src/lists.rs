@@ -373,7 +373,10 @@ fn hosts_line(line: &str, emit: &mut impl FnMut(&str, Kind)) -> Result<(), Skip>
     let mut local = 0;
     for name in fields {
         names += 1;
-        if LOCAL_HOSTS.iter().any(|l| l.eq_ignore_ascii_case(name)) {
+        if LOCAL_HOSTS
+            .iter()
+            .any(|l| l.len() == name.len() && l.eq_ignore_ascii_case(name))
+        {
             local += 1;
             continue;
         }

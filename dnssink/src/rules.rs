@@ -57,9 +57,10 @@ impl RuleSet {
             let mut entries = Vec::new();
             let t = std::time::Instant::now();
             gather(&mut |name, kind| {
+                let (h, check) = hash::name_and_check(root, name);
                 entries.push(Entry {
-                    tag: table::tag(hash::name_from(root, name)),
-                    check: hash::check(name),
+                    tag: table::tag(h),
+                    check,
                     flags: kind.flag(),
                 })
             })?;

@@ -142,16 +142,24 @@ impl Writer {
     }
 }
 
-/// Builds the answer to a blocked query of type `qtype`.
+/// Builds the answer to a blocked query of type `qtype`. `canary` holds the canary bits of
+/// the verdict (`crate::rule::CANARY_*`), which choose the answer over the response mode.
 #[inline(always)]
-pub fn build(cfg: &Config, q: &Query, qtype: u16, edns: bool) -> Answer {
+pub fn build(cfg: &Config, q: &Query, qtype: u16, edns: bool, canary: u8) -> Answer {
     let mut w = Writer {
         buf: [0; TAIL_MAX],
         n: 0,
     };
     let (mut an, mut ns) = (0u16, 0u16);
     let ttl = cfg.ttl;
-    let rcode = match cfg.response {
+    let mode = if canary & crate::rule::CANARY_NXDOMAIN != 0 {
+        response::NXDOMAIN
+    } else if canary & crate::rule::CANARY_NODATA != 0 {
+        response::NODATA
+    } else {
+        cfg.response
+    };
+    let rcode = match mode {
         response::NXDOMAIN => {
             w.soa(ttl);
             ns = 1;
@@ -263,7 +271,7 @@ mod tests {
         let qoff = 12 + name.wire_len;
         let qtype = u16::from_be_bytes([msg[qoff], msg[qoff + 1]]);
         let edns = check_additional(msg, qoff + 4, msg.len(), q.arcount).unwrap();
-        let a = build(cfg, &q, qtype, edns);
+        let a = build(cfg, &q, qtype, edns, 0);
         let mut out = Vec::from(&a.header[..]);
         out.extend_from_slice(&msg[12..qoff + 4]);
         out.extend_from_slice(&a.tail[..a.len]);
@@ -344,13 +352,30 @@ mod tests {
     }
 
     #[test]
+    fn canaries_override_the_mode() {
+        use crate::rule::{CANARY_NODATA, CANARY_NXDOMAIN};
+        let q = Query {
+            id: 1,
+            flags: 0,
+            arcount: 0,
+        };
+        let a = build(&address_cfg(), &q, TYPE_A, false, CANARY_NXDOMAIN);
+        assert_eq!(a.header[3] & 0x0f, RCODE_NXDOMAIN);
+        let a = build(&address_cfg(), &q, TYPE_A, false, CANARY_NODATA);
+        assert_eq!(
+            (a.header[3] & 0x0f, a.header[7], a.header[9]),
+            (RCODE_NOERROR, 0, 1)
+        );
+    }
+
+    #[test]
     fn longest_tail_fits() {
         let q = Query {
             id: 1,
             flags: 0,
             arcount: 1,
         };
-        let a = build(&Config::default(), &q, TYPE_A, true);
+        let a = build(&Config::default(), &q, TYPE_A, true, 0);
         assert_eq!(a.len, 50 + OPT_LEN);
         assert!(a.len <= TAIL_MAX);
     }
@@ -396,7 +421,7 @@ mod tests {
             let qh = check_header(q[..12].try_into().unwrap()).unwrap();
             let mut hashes = LabelHashes::default();
             let name = walk(&q[..], 12, 20, &mut hashes).unwrap();
-            let a = build(&address_cfg(), &qh, TYPE_A, true);
+            let a = build(&address_cfg(), &qh, TYPE_A, true, 0);
             (name, a)
         };
         let (name, a) = m;

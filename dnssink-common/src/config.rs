@@ -22,7 +22,12 @@ pub struct Config {
     pub has_v4: u8,
     /// Nonzero when `v6` is set (with `response::ADDRESS`).
     pub has_v6: u8,
-    pub _pad: u8,
+    /// Nonzero when internal resolvers are set (--resolver): DNS to any other is dropped.
+    pub enforce: u8,
+    /// Nonzero when queries that are not answered may be dropped: `enforce`, or blocked
+    /// destinations (--block-ip) are loaded.
+    pub policy: u8,
+    pub _pad: [u8; 3],
     /// TTL of answer records, and of the SOA that clients cache negative answers for.
     pub ttl: u32,
     pub v4: [u8; 4],
@@ -37,7 +42,9 @@ impl Config {
             response,
             has_v4: 0,
             has_v6: 0,
-            _pad: 0,
+            enforce: 0,
+            policy: 0,
+            _pad: [0; 3],
             ttl,
             v4: [0; 4],
             v6: [0; 16],

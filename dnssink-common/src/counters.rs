@@ -37,6 +37,21 @@ counters! {
     UNSUPPORTED = 11, "unparsed_unsupported";
     /// The frame could not be grown for the answer.
     TX_FAILED = 12, "tx_failed";
+    /// Answered from a canary rule.
+    ANSWERED_CANARY = 13, "answered_canary";
+    /// A DNS query over UDP to a resolver that is not an internal one, for a name not
+    /// blocked: dropped.
+    DROP_DNS_UDP = 14, "dropped_dns_udp_other_resolver";
+    /// DNS over TCP to a resolver that is not an internal one: dropped.
+    DROP_DNS_TCP = 15, "dropped_dns_tcp_other_resolver";
+    /// DNS over TLS (TCP 853): dropped.
+    DROP_DOT = 16, "dropped_dot";
+    /// DNS over QUIC (UDP 853): dropped.
+    DROP_DOQ = 17, "dropped_doq";
+    /// A port blocked with --block-port: dropped.
+    DROP_PORT = 18, "dropped_port";
+    /// A destination blocked with --block-ip: dropped.
+    DROP_IP = 19, "dropped_ip";
 }
 
 #[cfg(test)]

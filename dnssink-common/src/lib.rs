@@ -12,6 +12,7 @@ pub mod counters;
 pub mod csum;
 pub mod hash;
 pub mod name;
+pub mod policy;
 pub mod rule;
 pub mod table;
 
@@ -31,6 +32,10 @@ impl Packet for [u8] {
 /// Names of the BPF maps, shared so that userspace asks for exactly what the program declares.
 pub mod maps {
     pub const TABLES: &str = "TABLES";
+    pub const RESOLVERS: &str = "RESOLVERS";
+    pub const PORTS: &str = "PORTS";
+    pub const BLOCK4: &str = "BLOCK4";
+    pub const BLOCK6: &str = "BLOCK6";
     pub const CONFIG: &str = "CONFIG";
     pub const COUNTERS: &str = "COUNTERS";
     pub const SCRATCH: &str = "SCRATCH";

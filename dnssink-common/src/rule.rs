@@ -17,6 +17,12 @@ pub const ALLOW_SUBTREE: u8 = 1 << 3;
 pub const BLOCK_BELOW: u8 = 1 << 4;
 /// Allow every name below this one, not the name itself.
 pub const ALLOW_BELOW: u8 = 1 << 5;
+/// A canary (this name and below): answered NXDOMAIN whatever the response mode, so that a
+/// browser or OS turns its resolver bypass off (`use-application-dns.net`, iCloud Private
+/// Relay's `mask.icloud.com`).
+pub const CANARY_NXDOMAIN: u8 = 1 << 6;
+/// A canary answered NODATA (RFC 9462 discovery under `resolver.arpa`).
+pub const CANARY_NODATA: u8 = 1 << 7;
 
 /// What the lookups along a name found: the flags of the full name, and the OR of the flags
 /// of its parents. Kept as plain bits, with no branch until the end, so that the BPF
@@ -71,7 +77,13 @@ impl Verdict {
     /// Whether the name gets the sinkhole answer: allow beats block.
     #[inline(always)]
     pub const fn blocked(&self) -> bool {
-        self.block() && !self.allow()
+        (self.block() || self.canary() != 0) && !self.allow()
+    }
+
+    /// The canary bits that match (on the name or a parent), if any: they choose the answer.
+    #[inline(always)]
+    pub const fn canary(&self) -> u8 {
+        self.subtree_bits() & (CANARY_NXDOMAIN | CANARY_NODATA)
     }
 }
 
@@ -109,6 +121,15 @@ mod tests {
         assert!(verdict(&[0, BLOCK_BELOW, 0]).blocked());
         assert!(!verdict(&[0, BLOCK_SUBTREE, ALLOW_BELOW, 0]).blocked());
         assert!(verdict(&[0, BLOCK_SUBTREE, ALLOW_BELOW]).blocked());
+    }
+
+    #[test]
+    fn canaries_match_their_subtree_and_allow_still_wins() {
+        let v = verdict(&[0, CANARY_NXDOMAIN, 0]);
+        assert!(v.blocked() && v.canary() == CANARY_NXDOMAIN);
+        assert!(verdict(&[0, CANARY_NODATA]).blocked());
+        assert!(!verdict(&[0, CANARY_NXDOMAIN | ALLOW_EXACT]).blocked());
+        assert_eq!(verdict(&[0, BLOCK_EXACT]).canary(), 0);
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! Ethernet (up to two VLAN tags), IPv4 (with options) or IPv6, and UDP to port 53.
 
-use aya_ebpf::programs::XdpContext;
-use dnssink_common::{answer::HEADER_LEN, counters as c};
+use aya_ebpf::{helpers::bpf_xdp_load_bytes, programs::XdpContext};
+use dnssink_common::{
+    answer::HEADER_LEN,
+    counters as c,
+    policy::{Flow, PROTO_TCP, PROTO_UDP},
+};
 use network_types::{
     eth::{EthHdr, EtherType},
     ip::{Ipv4Hdr, Ipv6Hdr},
@@ -15,9 +19,25 @@ const ETH_P_8021Q: u16 = EtherType::Ieee8021q as u16;
 const ETH_P_8021AD: u16 = EtherType::Ieee8021ad as u16;
 const ETH_P_IPV4: u16 = EtherType::Ipv4 as u16;
 const ETH_P_IPV6: u16 = EtherType::Ipv6 as u16;
-const IPPROTO_UDP: u8 = 17;
 const DNS_PORT: u16 = 53;
 const MAX_VLAN_TAGS: usize = 2;
+
+/// An IP packet: where its headers are, and what the policy looks at.
+pub struct Packet {
+    /// Offset of the IP header.
+    pub l3: usize,
+    /// IPv6 (else IPv4).
+    pub v6: bool,
+    /// Length of the IP header in bytes.
+    pub ip_len: usize,
+    /// End of the IP packet, from its length field.
+    pub ip_end: usize,
+    /// The transport protocol and destination port (0 when there is no TCP or UDP header:
+    /// another protocol, or a later IPv4 fragment).
+    pub flow: Flow,
+    /// The first of several IPv4 fragments.
+    pub first_fragment: bool,
+}
 
 /// Where the headers of a DNS query sit in the frame.
 pub struct Headers {
@@ -55,13 +75,11 @@ impl Headers {
     }
 }
 
-/// `Ok(None)` for frames that are not UDP to port 53; `Err(counter)` for DNS that cannot be
-/// handled.
+/// Ethernet, up to two VLAN tags, and IPv4 or IPv6 (with its transport ports for TCP and
+/// UDP). None for anything else: not ours, passed untouched and not counted.
 #[inline(always)]
-pub fn parse(ctx: &XdpContext) -> Result<Option<Headers>, u32> {
-    let Some(eth) = read::<EthHdr>(ctx, 0) else {
-        return Ok(None);
-    };
+pub fn parse(ctx: &XdpContext) -> Option<Packet> {
+    let eth = read::<EthHdr>(ctx, 0)?;
     let mut ether_type = eth.ether_type;
     let mut l3 = EthHdr::LEN;
     let mut i = 0;
@@ -69,70 +87,106 @@ pub fn parse(ctx: &XdpContext) -> Result<Option<Headers>, u32> {
         if ether_type != ETH_P_8021Q && ether_type != ETH_P_8021AD {
             break;
         }
-        let Some(vlan) = read::<VlanHdr>(ctx, l3) else {
-            return Ok(None);
-        };
+        let vlan = read::<VlanHdr>(ctx, l3)?;
         ether_type = vlan.ether_type;
         l3 += VlanHdr::LEN;
         i += 1;
     }
-    let frame_len = ctx.data_end() - ctx.data();
-    let (v6, ip_len, ip_end) = match ether_type {
+    let (v6, ip_len, ip_end, proto, later_fragment, first_fragment) = match ether_type {
         ETH_P_IPV4 => {
-            let Some(ip) = read::<Ipv4Hdr>(ctx, l3) else {
-                return Ok(None);
-            };
+            let ip = read::<Ipv4Hdr>(ctx, l3)?;
             let ihl = ((ip.vihl & 0x0f) as usize) * 4;
-            if ip.vihl >> 4 != 4 || ihl < Ipv4Hdr::LEN || ip.proto != IPPROTO_UDP {
-                return Ok(None);
+            if ip.vihl >> 4 != 4 || ihl < Ipv4Hdr::LEN {
+                return None;
             }
             let frags = u16::from_be_bytes(ip.frags);
-            if frags & 0x1fff != 0 {
-                return Ok(None); // a later fragment: no UDP header to look at
-            }
-            if !is_dns(ctx, l3 + ihl) {
-                return Ok(None);
-            }
-            if frags & 0x2000 != 0 {
-                return Err(c::UNSUPPORTED); // the first of several fragments
-            }
-            (false, ihl, l3 + u16::from_be_bytes(ip.tot_len) as usize)
+            let end = l3 + u16::from_be_bytes(ip.tot_len) as usize;
+            (
+                false,
+                ihl,
+                end,
+                ip.proto,
+                frags & 0x1fff != 0,
+                frags & 0x2000 != 0,
+            )
         }
         ETH_P_IPV6 => {
-            let Some(ip) = read::<Ipv6Hdr>(ctx, l3) else {
-                return Ok(None);
-            };
-            // Extension-header chains pass.
-            if ip.next_hdr != IPPROTO_UDP || !is_dns(ctx, l3 + Ipv6Hdr::LEN) {
-                return Ok(None);
-            }
-            let payload = u16::from_be_bytes(ip.payload_len) as usize;
-            (true, Ipv6Hdr::LEN, l3 + Ipv6Hdr::LEN + payload)
+            let ip = read::<Ipv6Hdr>(ctx, l3)?;
+            let end = l3 + Ipv6Hdr::LEN + u16::from_be_bytes(ip.payload_len) as usize;
+            (true, Ipv6Hdr::LEN, end, ip.next_hdr, false, false)
         }
-        _ => return Ok(None),
+        _ => return None,
     };
-    let udp = l3 + ip_len;
-    let Some(u) = read::<UdpHdr>(ctx, udp) else {
-        return Err(c::TRUNCATED);
+    // TCP and UDP both start with the source and destination ports.
+    let dport = match (proto, later_fragment) {
+        (PROTO_TCP | PROTO_UDP, false) => {
+            read::<[u8; 4]>(ctx, l3 + ip_len).map_or(0, |p| u16::from_be_bytes([p[2], p[3]]))
+        }
+        _ => 0,
     };
-    let end = udp + u16::from_be_bytes(u.len) as usize;
-    // The UDP datagram must fill the IP packet, and the packet must be in the frame.
-    if end != ip_end || ip_end > frame_len || end < udp + UdpHdr::LEN + HEADER_LEN {
-        return Err(c::TRUNCATED);
-    }
-    Ok(Some(Headers {
+    Some(Packet {
         l3,
         v6,
         ip_len,
-        udp,
-        end,
-    }))
+        ip_end,
+        flow: Flow { proto, dport },
+        first_fragment,
+    })
 }
 
-#[inline(always)]
-fn is_dns(ctx: &XdpContext, udp: usize) -> bool {
-    match read::<UdpHdr>(ctx, udp) {
-        Some(u) => u16::from_be_bytes(u.dst) == DNS_PORT,
-        None => false,
+impl Packet {
+    #[inline(always)]
+    pub const fn is_dns_query(&self) -> bool {
+        self.flow.proto == PROTO_UDP && self.flow.dport == DNS_PORT
+    }
+
+    /// The headers of a DNS query, checked: `Err(counter)` for one that cannot be handled.
+    #[inline(always)]
+    pub fn dns(&self, ctx: &XdpContext) -> Result<Headers, u32> {
+        if self.first_fragment {
+            return Err(c::UNSUPPORTED);
+        }
+        let udp = self.l3 + self.ip_len;
+        let Some(u) = read::<UdpHdr>(ctx, udp) else {
+            return Err(c::TRUNCATED);
+        };
+        let end = udp + u16::from_be_bytes(u.len) as usize;
+        let frame_len = ctx.data_end() - ctx.data();
+        // The UDP datagram must fill the IP packet, and the packet must be in the frame.
+        if end != self.ip_end || self.ip_end > frame_len || end < udp + UdpHdr::LEN + HEADER_LEN {
+            return Err(c::TRUNCATED);
+        }
+        Ok(Headers {
+            l3: self.l3,
+            v6: self.v6,
+            ip_len: self.ip_len,
+            udp,
+            end,
+        })
+    }
+
+    /// The destination address, IPv4 as an IPv4-mapped IPv6 address.
+    ///
+    /// Copied out with a helper rather than read through a packet pointer: a packet pointer
+    /// would carry a range the verifier must keep apart from other paths for the rest of the
+    /// program.
+    #[inline(always)]
+    pub fn dst(&self, ctx: &XdpContext) -> Option<[u8; 16]> {
+        let mut a = [0u8; 16];
+        let ok = if self.v6 {
+            unsafe { bpf_xdp_load_bytes(ctx.ctx, (self.l3 + 24) as u32, a.as_mut_ptr().cast(), 16) }
+        } else {
+            a[10] = 0xff;
+            a[11] = 0xff;
+            unsafe {
+                bpf_xdp_load_bytes(
+                    ctx.ctx,
+                    (self.l3 + 16) as u32,
+                    a[12..].as_mut_ptr().cast(),
+                    4,
+                )
+            }
+        };
+        (ok == 0).then_some(a)
     }
 }

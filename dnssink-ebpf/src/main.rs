@@ -7,6 +7,7 @@
 #![feature(asm_experimental_arch)]
 
 mod counters;
+mod enforce;
 mod frame;
 mod ptr;
 mod question;
@@ -14,42 +15,81 @@ mod reply;
 mod rules;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
-use dnssink_common::counters as c;
+use dnssink_common::{counters as c, policy};
 use rules::Scratch;
 
 #[xdp]
 pub fn dnssink(ctx: XdpContext) -> u32 {
     counters::bump(c::FRAMES);
-    match handle(&ctx) {
+    let Some(pkt) = frame::parse(&ctx) else {
+        return xdp_action::XDP_PASS; // not IP: not ours, not counted
+    };
+    let cfg = reply::config();
+    let enforce = cfg.is_some_and(|c| c.enforce != 0);
+    if !pkt.is_dns_query() {
+        return drop_or_pass(enforce::check(&ctx, &pkt, enforce));
+    }
+    counters::bump(c::DNS);
+    let Some(scratch) = Scratch::get() else {
+        return xdp_action::XDP_PASS;
+    };
+    // What becomes of the query if it is not answered, decided before the DNS path so that
+    // its many exits stay short: its resolver may be blocked, or not an internal one.
+    let unanswered = match pkt.dst(&ctx) {
+        Some(dst) if cfg.is_some_and(|c| c.policy != 0) => {
+            if enforce::ip_blocked(&pkt, &dst) {
+                Some(c::DROP_IP)
+            } else {
+                policy::dns_udp(enforce, enforce::to_resolver(&dst))
+            }
+        }
+        _ => None,
+    };
+    scratch.set_unanswered(unanswered);
+    match answer(&ctx, &pkt, scratch) {
         Ok(action) => action,
-        Err(counter) => {
-            counters::bump(counter);
-            xdp_action::XDP_PASS
+        Err(why) => {
+            counters::bump(why);
+            drop_or_pass(Scratch::get().and_then(|s| s.unanswered()))
         }
     }
 }
 
-/// Returns the action, or the counter that says why the frame passes.
 #[inline(always)]
-fn handle(ctx: &XdpContext) -> Result<u32, u32> {
-    let Some(hdrs) = frame::parse(ctx)? else {
-        return Ok(xdp_action::XDP_PASS); // not UDP to port 53: not ours, not counted
-    };
-    counters::bump(c::DNS);
-    let scratch = Scratch::get().ok_or(c::TRUNCATED)?;
+fn drop_or_pass(drop: Option<u32>) -> u32 {
+    match drop {
+        Some(counter) => {
+            counters::bump(counter);
+            xdp_action::XDP_DROP
+        }
+        None => xdp_action::XDP_PASS,
+    }
+}
+
+/// Answers a query for a blocked name: the action, or the counter that says why not.
+#[inline(always)]
+fn answer(
+    ctx: &XdpContext,
+    pkt: &frame::Packet,
+    scratch: &'static mut Scratch,
+) -> Result<u32, u32> {
+    let hdrs = pkt.dns(ctx)?;
     let hdrs = hdrs.laundered(scratch);
     let q = question::parse(ctx, &hdrs, scratch)?;
     let verdict = q.labels.lookup();
     if !verdict.blocked() {
-        return Err(if verdict.block() {
+        return Err(if verdict.block() || verdict.canary() != 0 {
             c::ALLOWED
         } else {
             c::PASSED
         });
     }
-    let action = reply::send(ctx, &hdrs, &q)?;
+    let canary = verdict.canary();
+    let action = reply::send(ctx, &hdrs, &q, canary)?;
     if action == xdp_action::XDP_TX {
-        counters::bump(if verdict.subtree() {
+        counters::bump(if canary != 0 {
+            c::ANSWERED_CANARY
+        } else if verdict.subtree() {
             c::ANSWERED_SUBTREE
         } else {
             c::ANSWERED_EXACT

@@ -25,12 +25,18 @@ static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
 
 const TTL: u8 = 64;
 
+/// The settings, as userspace last wrote them.
+#[inline(always)]
+pub fn config() -> Option<&'static Config> {
+    CONFIG.get(0)
+}
+
 /// Builds the answer and returns the action: XDP_TX, or XDP_DROP should a write fail after the
 /// frame was resized. `Err(counter)` leaves the frame untouched, to pass.
 #[inline(always)]
-pub fn send(ctx: &XdpContext, h: &Headers, q: &Question) -> Result<u32, u32> {
+pub fn send(ctx: &XdpContext, h: &Headers, q: &Question, canary: u8) -> Result<u32, u32> {
     let cfg = CONFIG.get(0).ok_or(c::TX_FAILED)?;
-    let mut ans = answer::build(cfg, &q.query, q.qtype, q.edns);
+    let mut ans = answer::build(cfg, &q.query, q.qtype, q.edns, canary);
     // Each kind of answer has its own length: past this point it is one value the verifier
     // does not know exactly, so what follows is verified once, not once per kind.
     ans.len = q.labels.launder(ans.len) & (TAIL_MAX - 1);

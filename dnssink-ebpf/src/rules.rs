@@ -36,6 +36,8 @@ pub struct Scratch {
     hashes: [u64; LABEL_SLOTS],
     count: u64,
     tmp: core::cell::UnsafeCell<u64>,
+    /// What becomes of the packet if it is not answered: 0 to pass, else a drop counter.
+    unanswered: u64,
 }
 
 // SAFETY: each CPU has its own value, and XDP runs one packet at a time on a CPU, without
@@ -52,6 +54,22 @@ impl Scratch {
         let s = unsafe { &mut *SCRATCH.get_ptr_mut(0)? };
         unsafe { write_volatile(&mut s.count, 0) };
         Some(s)
+    }
+
+    /// Keeps what becomes of the query if it is not answered. In map memory, it is no value
+    /// the verifier tracks through the DNS path: three possible values in a register would
+    /// triple every state it walks.
+    #[inline(always)]
+    pub fn set_unanswered(&mut self, drop: Option<u32>) {
+        unsafe { write_volatile(&mut self.unanswered, drop.map_or(0, |c| c as u64 + 1)) };
+    }
+
+    #[inline(always)]
+    pub fn unanswered(&self) -> Option<u32> {
+        match unsafe { read_volatile(&self.unanswered) } {
+            0 => None,
+            n => Some((n - 1) as u32),
+        }
     }
 
     #[inline(always)]

@@ -3,14 +3,21 @@
 use std::{collections::HashMap as StdHashMap, io};
 
 use anyhow::{Context as _, Result, anyhow, bail};
+use std::net::IpAddr;
+
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, ArrayOfMaps, MapData, PerCpuArray},
+    maps::{Array, ArrayOfMaps, HashMap, LpmTrie, MapData, PerCpuArray, lpm_trie::Key},
     programs::{ProgramError, Xdp, XdpMode, xdp::XdpError},
 };
-use dnssink_common::{config::Config, counters, maps, table::Bucket};
+use dnssink_common::{
+    config::Config,
+    counters, maps,
+    policy::{self, IpRule},
+    table::Bucket,
+};
 
-use crate::rules::RuleSet;
+use crate::{iplist::IpRules, rules::RuleSet};
 
 /// The program object, built by build.rs.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dnssink"));
@@ -90,6 +97,54 @@ impl Sinkhole {
         let mut slot: ArrayOfMaps<&mut MapData, MapData> =
             ArrayOfMaps::try_from(self.map_mut(maps::TABLES)?)?;
         slot.set(0, &table, 0).context("making the rule table live")
+    }
+
+    /// The internal resolvers (--resolver).
+    pub fn set_resolvers(&mut self, addrs: &[IpAddr]) -> Result<()> {
+        let mut m: HashMap<_, [u8; 16], u8> = HashMap::try_from(self.map_mut(maps::RESOLVERS)?)?;
+        for a in addrs {
+            let key = match a {
+                IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+                IpAddr::V6(v6) => v6.octets(),
+            };
+            m.insert(key, 1, 0)
+                .context("filling the RESOLVERS map (at most 64)")?;
+        }
+        Ok(())
+    }
+
+    /// The blocked ports (--block-port).
+    pub fn set_ports(&mut self, ports: &[(u8, u16)]) -> Result<()> {
+        let mut m: HashMap<_, u32, u8> = HashMap::try_from(self.map_mut(maps::PORTS)?)?;
+        for &(proto, port) in ports {
+            m.insert(policy::port_key(proto, port), 1, 0)
+                .context("filling the PORTS map (at most 256)")?;
+        }
+        Ok(())
+    }
+
+    /// Builds the tries of blocked destinations beside the live ones and swaps them in.
+    pub fn swap_ip_rules(&mut self, rules: &IpRules) -> Result<()> {
+        const NO_PREALLOC: u32 = 1;
+        const ENTRIES: u32 = 65536;
+        if rules.v4.len().max(rules.v6.len()) > ENTRIES as usize {
+            bail!("more than {ENTRIES} blocked IPv4 or IPv6 destinations");
+        }
+        let mut t4: LpmTrie<MapData, [u8; 4], IpRule> = LpmTrie::create(ENTRIES, NO_PREALLOC)?;
+        for (addr, len, rule) in &rules.v4 {
+            t4.insert(&Key::new(*len as u32, *addr), rule, 0)?;
+        }
+        let mut t6: LpmTrie<MapData, [u8; 16], IpRule> = LpmTrie::create(ENTRIES, NO_PREALLOC)?;
+        for (addr, len, rule) in &rules.v6 {
+            t6.insert(&Key::new(*len as u32, *addr), rule, 0)?;
+        }
+        let mut s4: ArrayOfMaps<&mut MapData, LpmTrie<MapData, [u8; 4], IpRule>> =
+            ArrayOfMaps::try_from(self.map_mut(maps::BLOCK4)?)?;
+        s4.set(0, &t4, 0)
+            .context("making the IPv4 block list live")?;
+        let mut s6: ArrayOfMaps<&mut MapData, LpmTrie<MapData, [u8; 16], IpRule>> =
+            ArrayOfMaps::try_from(self.map_mut(maps::BLOCK6)?)?;
+        s6.set(0, &t6, 0).context("making the IPv6 block list live")
     }
 
     pub fn program(&self) -> &Xdp {

@@ -4,6 +4,7 @@
 //! uses.
 
 pub mod bpf;
+pub mod iplist;
 pub mod lists;
 pub mod query;
 pub mod response;
@@ -32,12 +33,30 @@ pub struct Loaded {
     pub rules: RuleSet,
 }
 
-/// Reads the lists and compiles them into one table. With `strict`, any skipped line is an
-/// error that names its file and line.
-pub fn load_lists(specs: &[ListSpec], strict: bool) -> Result<Loaded> {
+/// Names that browsers and operating systems look up to decide whether to bypass the local
+/// resolver, and the answer that keeps them on it.
+pub const CANARIES: &[(&str, lists::Kind)] = &[
+    // Firefox turns DNS over HTTPS off when this name does not resolve.
+    ("use-application-dns.net", lists::Kind::CanaryNxdomain),
+    // iCloud Private Relay stays off.
+    ("mask.icloud.com", lists::Kind::CanaryNxdomain),
+    ("mask-h2.icloud.com", lists::Kind::CanaryNxdomain),
+    // RFC 9462 discovery of designated (encrypted) resolvers finds none.
+    ("resolver.arpa", lists::Kind::CanaryNodata),
+];
+
+/// Reads the lists and compiles them into one table, with the [`CANARIES`] unless
+/// `canaries` is false. With `strict`, any skipped line is an error that names its file and
+/// line.
+pub fn load_lists(specs: &[ListSpec], strict: bool, canaries: bool) -> Result<Loaded> {
     let mut lists = Vec::new();
     let mut first_pass = true;
     let rules = RuleSet::build(&mut |push: &mut dyn FnMut(&str, lists::Kind)| {
+        if canaries {
+            for (name, kind) in CANARIES {
+                push(name, *kind);
+            }
+        }
         for spec in specs {
             let what = match spec.opts.role {
                 Role::Block => "blocklist",
@@ -68,9 +87,10 @@ impl Loaded {
                 .map(|kind| self.rules.by_kind.get(kind).copied().unwrap_or(0))
                 .sum()
         };
+        let canaries = k(&[CanaryNxdomain, CanaryNodata]);
         let mut s = format!(
             "{} rules from {} list{} ({} exact, {} subtree, {} allow)",
-            self.rules.len(),
+            self.rules.len() - canaries,
             self.lists.len(),
             if self.lists.len() == 1 { "" } else { "s" },
             k(&[BlockExact]),
@@ -92,6 +112,9 @@ impl Loaded {
         }
         if self.rules.duplicates > 0 {
             s.push_str(&format!("; {} duplicates", self.rules.duplicates));
+        }
+        if canaries > 0 {
+            s.push_str(&format!("; {canaries} canaries"));
         }
         s
     }

@@ -51,6 +51,10 @@ pub enum Kind {
     AllowExact,
     AllowSubtree,
     AllowBelow,
+    /// A built-in canary (the name and below), answered NXDOMAIN.
+    CanaryNxdomain,
+    /// A built-in canary (the name and below), answered NODATA.
+    CanaryNodata,
 }
 
 impl Kind {
@@ -64,6 +68,8 @@ impl Kind {
             Kind::AllowExact => ALLOW_EXACT,
             Kind::AllowSubtree => ALLOW_SUBTREE,
             Kind::AllowBelow => ALLOW_BELOW,
+            Kind::CanaryNxdomain => CANARY_NXDOMAIN,
+            Kind::CanaryNodata => CANARY_NODATA,
         }
     }
 
@@ -93,6 +99,8 @@ impl fmt::Display for Kind {
             Kind::AllowExact => "allow, exact",
             Kind::AllowSubtree => "allow, the name and below",
             Kind::AllowBelow => "allow, below the name",
+            Kind::CanaryNxdomain => "canary, answered NXDOMAIN",
+            Kind::CanaryNodata => "canary, answered NODATA",
         })
     }
 }

@@ -60,6 +60,10 @@ struct ListArgs {
     /// Fail on any line that gives no rule, naming its file and line.
     #[arg(long)]
     strict: bool,
+    /// Do not answer the browser and OS canaries (use-application-dns.net, mask.icloud.com,
+    /// mask-h2.icloud.com, resolver.arpa) in the kernel.
+    #[arg(long)]
+    no_canaries: bool,
 }
 
 impl ListArgs {
@@ -81,7 +85,7 @@ impl ListArgs {
     }
 
     fn load(&self) -> Result<dnssink::Loaded> {
-        dnssink::load_lists(&self.specs(), self.strict)
+        dnssink::load_lists(&self.specs(), self.strict, !self.no_canaries)
     }
 }
 
@@ -101,6 +105,36 @@ struct AttachArgs {
     /// Where the program runs.
     #[arg(long, value_enum, default_value_t = bpf::Mode::Auto)]
     mode: bpf::Mode,
+    /// An internal resolver (repeatable, IPv4 or IPv6). Given any, DNS from the clients to
+    /// any other address is dropped (UDP and TCP port 53), unless its name is answered here.
+    #[arg(long = "resolver", value_name = "ADDR")]
+    resolvers: Vec<std::net::IpAddr>,
+    /// Drop traffic to this port (repeatable), e.g. tcp/5222. DNS over TLS (tcp/853) and over
+    /// QUIC (udp/853) are always dropped.
+    #[arg(long = "block-port", value_name = "PROTO/PORT", value_parser = dnssink::iplist::parse_port)]
+    block_ports: Vec<(u8, u16)>,
+    /// Drop traffic to the destinations in this file (repeatable): one CIDR a line, with
+    /// `any` or the ports it covers (`216.239.37.125 tcp/5222,tcp/5223`).
+    #[arg(long = "block-ip", value_name = "FILE")]
+    block_ips: Vec<PathBuf>,
+}
+
+impl AttachArgs {
+    fn ip_rules(&self) -> Result<dnssink::iplist::IpRules> {
+        let mut rules = dnssink::iplist::IpRules::default();
+        for f in &self.block_ips {
+            rules.load(f)?;
+        }
+        Ok(rules)
+    }
+
+    fn config(&self, ip_rules: &dnssink::iplist::IpRules) -> Config {
+        let mut c = self.response;
+        c.ttl = self.ttl;
+        c.enforce = !self.resolvers.is_empty() as u8;
+        c.policy = (c.enforce != 0 || !ip_rules.is_empty()) as u8;
+        c
+    }
 }
 
 #[derive(clap::Args)]
@@ -145,8 +179,8 @@ fn attach(args: AttachArgs) -> Result<()> {
     bpf::check_interface(&args.iface)?;
     bpf::check_privileges()?;
     let started = std::time::Instant::now();
-    let mut config = args.response;
-    config.ttl = args.ttl;
+    let ip_rules = args.ip_rules()?;
+    let config = args.config(&ip_rules);
     // The verifier checks the program while the lists are read: two cores, half the wait.
     let (loaded, sinkhole) = std::thread::scope(|s| {
         let lists = s.spawn(|| args.lists.load());
@@ -162,6 +196,9 @@ fn attach(args: AttachArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     sinkhole.swap_rules(&loaded.rules)?;
+    sinkhole.swap_ip_rules(&ip_rules)?;
+    sinkhole.set_resolvers(&args.resolvers)?;
+    sinkhole.set_ports(&args.block_ports)?;
     tracing::debug!("table filled at {:.3}s", started.elapsed().as_secs_f64());
     let mode = sinkhole.attach(&args.iface, args.mode)?;
     let mut state = State {
@@ -172,13 +209,14 @@ fn attach(args: AttachArgs) -> Result<()> {
     };
     state.write(&args.iface)?;
     println!(
-        "dnssink: attached to {} ({mode} mode, program id {}): {}; response {}, ttl {}s; \
+        "dnssink: attached to {} ({mode} mode, program id {}): {}; response {}, ttl {}s; {}; \
          rule table {} KiB, loaded in {:.2}s",
         args.iface,
         sinkhole.program_id()?,
         loaded.summary(),
         response::describe(&config),
         config.ttl,
+        policy_summary(&args, &ip_rules),
         loaded.rules.table_bytes() / 1024,
         started.elapsed().as_secs_f64(),
     );
@@ -225,11 +263,31 @@ fn serve(args: &AttachArgs, sinkhole: &mut bpf::Sinkhole, state: &mut State) -> 
     })
 }
 
-/// Re-reads every list and swaps the new table in; on any error the old one stays live.
+/// What is dropped, in a few words.
+fn policy_summary(args: &AttachArgs, ip_rules: &dnssink::iplist::IpRules) -> String {
+    let resolvers = if args.resolvers.is_empty() {
+        "DNS to any resolver".to_string()
+    } else {
+        let r: Vec<String> = args.resolvers.iter().map(|a| a.to_string()).collect();
+        format!("DNS only to {}", r.join(", "))
+    };
+    format!(
+        "{resolvers}; dropping DoT/DoQ, {} port{}, {} blocked destination{}",
+        args.block_ports.len(),
+        if args.block_ports.len() == 1 { "" } else { "s" },
+        ip_rules.len(),
+        if ip_rules.len() == 1 { "" } else { "s" },
+    )
+}
+
+/// Re-reads every list and swaps the new tables in; on any error the old ones stay live.
 fn reload(args: &AttachArgs, sinkhole: &mut bpf::Sinkhole) -> Result<String> {
     let started = std::time::Instant::now();
     let loaded = args.lists.load()?;
+    let ip_rules = args.ip_rules()?;
     sinkhole.swap_rules(&loaded.rules)?;
+    sinkhole.swap_ip_rules(&ip_rules)?;
+    sinkhole.set_config(&args.config(&ip_rules))?;
     Ok(format!(
         "{}; rule table {} KiB, in {:.2}s",
         loaded.summary(),

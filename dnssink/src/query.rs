@@ -44,6 +44,7 @@ pub fn explain(loaded: &Loaded, specs: &[ListSpec], names: &[String]) -> Result<
                     Kind::BlockExact | Kind::AllowExact => whole,
                     Kind::BlockSubtree | Kind::AllowSubtree => true,
                     Kind::BlockBelow | Kind::AllowBelow => !whole,
+                    Kind::CanaryNxdomain | Kind::CanaryNodata => true,
                 };
                 if applies {
                     found[i].push(Match {

@@ -194,7 +194,9 @@ fn kind_of(flag: u8) -> Kind {
         BLOCK_BELOW => Kind::BlockBelow,
         ALLOW_EXACT => Kind::AllowExact,
         ALLOW_SUBTREE => Kind::AllowSubtree,
-        _ => Kind::AllowBelow,
+        ALLOW_BELOW => Kind::AllowBelow,
+        CANARY_NXDOMAIN => Kind::CanaryNxdomain,
+        _ => Kind::CanaryNodata,
     }
 }
 

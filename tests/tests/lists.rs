@@ -12,7 +12,7 @@ fn load(name: &str) -> Loaded {
         path: shared_list(name),
         opts: Options::block(),
     };
-    dnssink::load_lists(&[spec], false).unwrap()
+    dnssink::load_lists(&[spec], false, false).unwrap()
 }
 
 fn names(name: &str) -> Vec<String> {
@@ -82,7 +82,7 @@ fn every_shared_list_loads_without_surprises() {
         path: shared_list("referral.allowlist.adblock.txt"),
         opts: Options::allow(),
     };
-    let l = dnssink::load_lists(&[spec], false).unwrap();
+    let l = dnssink::load_lists(&[spec], false, false).unwrap();
     assert!(
         l.rules.len() > 400 && l.lists[0].skipped_total() > 0,
         "{}",
@@ -94,7 +94,8 @@ fn every_shared_list_loads_without_surprises() {
                 path: shared_list("referral.allowlist.adblock.txt"),
                 opts: Options::allow(),
             }],
-            true
+            true,
+            false
         )
         .is_err()
     );

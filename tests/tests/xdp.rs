@@ -486,7 +486,7 @@ fn a_real_list_is_answered_through_the_kernel() {
         path: path.clone(),
         opts: Options::block(),
     };
-    let loaded = dnssink::load_lists(&[spec], false).unwrap();
+    let loaded = dnssink::load_lists(&[spec], false, false).unwrap();
     assert!(loaded.rules.len() > 140_000, "{}", loaded.summary());
     let s = Sinkhole::load(&loaded.rules, &Config::default()).unwrap();
     let (_, all) = collect("sb", &std::fs::read(&path).unwrap(), &Options::block());

@@ -139,7 +139,7 @@ fn count_names(path: &Path) -> Result<usize> {
         path: path.into(),
         opts: dnssink::lists::Options::block(),
     };
-    Ok(dnssink::load_lists(&[spec], false)?.rules.len())
+    Ok(dnssink::load_lists(&[spec], false, false)?.rules.len())
 }
 
 fn rss(pid: u32) -> Result<u64> {

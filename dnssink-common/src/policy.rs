@@ -1,0 +1,159 @@
+//! What the program drops before it: DNS that goes around the internal resolvers, DNS over
+//! TLS and QUIC, blocked ports, and blocked destinations.
+
+use crate::counters as c;
+
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+const DNS: u16 = 53;
+const DOT_DOQ: u16 = 853;
+
+/// The transport header fields a decision needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flow {
+    pub proto: u8,
+    pub dport: u16,
+}
+
+/// The key of the `PORTS` map: a blocked protocol and port.
+#[inline(always)]
+pub const fn port_key(proto: u8, port: u16) -> u32 {
+    ((proto as u32) << 16) | port as u32
+}
+
+/// The drop that applies to `flow`, by port alone: `Some(counter)`, or None.
+///
+/// - `enforce`: internal resolvers are set (--resolver); `to_resolver`: the destination is one.
+/// - `port_blocked`: the PORTS map holds the flow's protocol and port.
+///
+/// UDP port 53 is not decided here: the DNS path answers blocked names first, whatever the
+/// destination, and calls [`dns_udp`] for the rest.
+#[inline(always)]
+pub fn by_port(flow: Flow, enforce: bool, to_resolver: bool, port_blocked: bool) -> Option<u32> {
+    match (flow.proto, flow.dport) {
+        (PROTO_TCP, DOT_DOQ) => Some(c::DROP_DOT),
+        (PROTO_UDP, DOT_DOQ) => Some(c::DROP_DOQ),
+        (PROTO_TCP, DNS) if enforce && !to_resolver => Some(c::DROP_DNS_TCP),
+        _ if port_blocked => Some(c::DROP_PORT),
+        _ => None,
+    }
+}
+
+/// A UDP DNS query that the program does not answer: dropped when it goes to a resolver that
+/// is not an internal one.
+#[inline(always)]
+pub const fn dns_udp(enforce: bool, to_resolver: bool) -> Option<u32> {
+    if enforce && !to_resolver {
+        Some(c::DROP_DNS_UDP)
+    } else {
+        None
+    }
+}
+
+/// How many (protocol, port) pairs one blocked destination can carry.
+pub const IP_PORTS: usize = 7;
+
+/// The value of a blocked destination in the LPM tries: every port, or up to
+/// [`IP_PORTS`] protocol and port pairs (protocol 0: TCP and UDP).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpRule {
+    /// Nonzero: all traffic to the destination.
+    pub any: u8,
+    /// How many of `ports` are set.
+    pub n: u8,
+    pub protos: [u8; IP_PORTS],
+    pub _pad: [u8; 1],
+    pub ports: [u16; IP_PORTS],
+}
+
+impl IpRule {
+    /// Whether the rule covers a packet of `proto` to `dport`.
+    #[inline(always)]
+    pub fn matches(&self, proto: u8, dport: u16) -> bool {
+        if self.any != 0 {
+            return true;
+        }
+        let mut hit = false;
+        let mut i = 0;
+        while i < IP_PORTS {
+            let p = self.protos[i];
+            hit |= (i as u8) < self.n
+                && self.ports[i] == dport
+                && (p == proto || (p == 0 && (proto == PROTO_TCP || proto == PROTO_UDP)));
+            i += 1;
+        }
+        hit
+    }
+}
+
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for IpRule {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TCP: u8 = PROTO_TCP;
+    const UDP: u8 = PROTO_UDP;
+
+    fn f(proto: u8, dport: u16) -> Flow {
+        Flow { proto, dport }
+    }
+
+    #[test]
+    fn dot_doq_always_dropped() {
+        assert_eq!(by_port(f(TCP, 853), false, true, false), Some(c::DROP_DOT));
+        assert_eq!(by_port(f(UDP, 853), false, true, false), Some(c::DROP_DOQ));
+    }
+
+    #[test]
+    fn dns_only_to_internal_resolvers_when_enforced() {
+        assert_eq!(
+            by_port(f(TCP, 53), true, false, false),
+            Some(c::DROP_DNS_TCP)
+        );
+        assert_eq!(by_port(f(TCP, 53), true, true, false), None);
+        assert_eq!(by_port(f(TCP, 53), false, false, false), None);
+        assert_eq!(dns_udp(true, false), Some(c::DROP_DNS_UDP));
+        assert_eq!(dns_udp(true, true), None);
+        assert_eq!(dns_udp(false, false), None);
+        // UDP 53 is the DNS path's to decide.
+        assert_eq!(by_port(f(UDP, 53), true, false, false), None);
+    }
+
+    #[test]
+    fn blocked_ports() {
+        assert_eq!(
+            by_port(f(TCP, 5222), false, false, true),
+            Some(c::DROP_PORT)
+        );
+        assert_eq!(by_port(f(TCP, 443), false, false, false), None);
+        assert_ne!(port_key(TCP, 5222), port_key(UDP, 5222));
+    }
+
+    #[test]
+    fn ip_rules() {
+        let any = IpRule {
+            any: 1,
+            ..IpRule::default()
+        };
+        assert!(any.matches(TCP, 1) && any.matches(1, 0));
+        let mut r = IpRule {
+            n: 2,
+            ..IpRule::default()
+        };
+        r.protos[0] = TCP;
+        r.ports[0] = 5222;
+        r.protos[1] = 0;
+        r.ports[1] = 5223;
+        assert!(r.matches(TCP, 5222));
+        assert!(!r.matches(UDP, 5222));
+        assert!(r.matches(UDP, 5223) && r.matches(TCP, 5223));
+        assert!(!r.matches(TCP, 80));
+        // Slots past n never match, even if set.
+        r.ports[2] = 80;
+        r.protos[2] = TCP;
+        assert!(!r.matches(TCP, 80));
+    }
+}

@@ -1,0 +1,62 @@
+//! Keeping clients on the internal resolvers, and blocked ports and destinations: the maps
+//! and the lookups behind `dnssink_common::policy`.
+
+use aya_ebpf::{
+    btf_maps::{ArrayOfMaps, LpmTrie, lpm_trie::Key},
+    macros::{btf_map, map},
+    maps::HashMap,
+    programs::XdpContext,
+};
+use dnssink_common::policy::{self, IpRule};
+
+use crate::frame::Packet;
+
+/// The internal resolvers (IPv4 as IPv4-mapped IPv6), from --resolver.
+#[map(name = "RESOLVERS")]
+static RESOLVERS: HashMap<[u8; 16], u8> = HashMap::with_max_entries(64, 0);
+
+/// Blocked (protocol, port) pairs, from --block-port (`policy::port_key`).
+#[map(name = "PORTS")]
+static PORTS: HashMap<u32, u8> = HashMap::with_max_entries(256, 0);
+
+/// Room in each table of blocked destinations.
+pub const IP_RULES: usize = 65536;
+
+/// The blocked IPv4 and IPv6 destinations (--block-ip), one LPM trie each in a one-slot
+/// array-of-maps: a reload swaps them in as it does the rule table.
+#[btf_map]
+static BLOCK4: ArrayOfMaps<LpmTrie<[u8; 4], IpRule, IP_RULES>, 1> = ArrayOfMaps::new();
+#[btf_map]
+static BLOCK6: ArrayOfMaps<LpmTrie<[u8; 16], IpRule, IP_RULES>, 1> = ArrayOfMaps::new();
+
+#[inline(always)]
+pub fn to_resolver(dst: &[u8; 16]) -> bool {
+    unsafe { RESOLVERS.get(dst) }.is_some()
+}
+
+#[inline(always)]
+pub fn port_blocked(p: &Packet) -> bool {
+    unsafe { PORTS.get(&policy::port_key(p.flow.proto, p.flow.dport)) }.is_some()
+}
+
+/// Whether --block-ip covers this packet's destination (and port).
+#[inline(always)]
+pub fn ip_blocked(p: &Packet, dst: &[u8; 16]) -> bool {
+    let rule = if p.v6 {
+        BLOCK6.get(0).and_then(|t| t.get(&Key::new(128, *dst)))
+    } else {
+        let v4 = [dst[12], dst[13], dst[14], dst[15]];
+        BLOCK4.get(0).and_then(|t| t.get(&Key::new(32, v4)))
+    };
+    rule.is_some_and(|r| r.matches(p.flow.proto, p.flow.dport))
+}
+
+/// The drop for a packet that is not a DNS query over UDP: by destination, then by port.
+#[inline(always)]
+pub fn check(ctx: &XdpContext, p: &Packet, enforce: bool) -> Option<u32> {
+    let dst = p.dst(ctx)?;
+    if ip_blocked(p, &dst) {
+        return Some(dnssink_common::counters::DROP_IP);
+    }
+    policy::by_port(p.flow, enforce, to_resolver(&dst), port_blocked(p))
+}

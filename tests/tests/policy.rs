@@ -1,0 +1,281 @@
+//! Keeping clients on the internal resolvers, blocked ports and destinations, and canaries,
+//! through the loaded program with BPF_PROG_TEST_RUN: every frame's action, and the counters.
+
+use std::net::IpAddr;
+
+use aya::programs::{TestRun as _, TestRunOptions};
+use dnssink::{
+    bpf::Sinkhole,
+    iplist::IpRules,
+    lists::{Kind, Options, collect},
+    response,
+    rules::RuleSet,
+};
+use dnssink_common::policy::{PROTO_TCP, PROTO_UDP};
+use dnssink_tests::frame::{self, Spec, query};
+use hickory_proto::{
+    op::ResponseCode,
+    rr::{RData, RecordType},
+};
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+
+/// A sinkhole that blocks `ads.test`, with the canaries, internal resolvers 198.18.0.1 and
+/// 2001:db8::1, tcp/5222 blocked, and the given blocked destinations.
+fn sinkhole(ip_list: &str, canaries: bool, mode: &str) -> Sinkhole {
+    let (_, rules) = collect("b", b"||ads.test^\n", &Options::block());
+    let mut all: Vec<(&str, Kind)> = rules.iter().map(|(n, k, _)| (n.as_str(), *k)).collect();
+    if canaries {
+        all.extend(dnssink::CANARIES.iter().copied());
+    }
+    let rules = RuleSet::from_rules(all).unwrap();
+    let mut ip = IpRules::default();
+    ip.parse("ips", ip_list).unwrap();
+    let mut cfg = response::parse(mode).unwrap();
+    cfg.enforce = 1;
+    cfg.policy = 1;
+    let mut s = Sinkhole::load(&rules, &cfg).unwrap();
+    s.swap_ip_rules(&ip).unwrap();
+    let resolvers: Vec<IpAddr> = vec![
+        "198.18.0.1".parse().unwrap(),
+        "2001:db8::1".parse().unwrap(),
+    ];
+    s.set_resolvers(&resolvers).unwrap();
+    s.set_ports(&[(PROTO_TCP, 5222)]).unwrap();
+    s
+}
+
+fn run(s: &Sinkhole, input: &[u8]) -> (u32, Vec<u8>) {
+    let mut out = vec![0u8; 4096];
+    let r = s
+        .program()
+        .test_run(TestRunOptions {
+            data_in: Some(input),
+            data_out: Some(&mut out),
+            ..Default::default()
+        })
+        .unwrap();
+    out.truncate(r.data_size_out as usize);
+    (r.return_value, out)
+}
+
+fn to(dst: &str, dport: u16) -> Spec {
+    let dst: IpAddr = dst.parse().unwrap();
+    let base = if dst.is_ipv4() {
+        Spec::v4()
+    } else {
+        Spec::v6()
+    };
+    Spec { dst, dport, ..base }
+}
+
+/// A frame of `proto` to `spec`'s destination and port (UDP frames with the protocol
+/// changed: the program reads only the protocol and the ports).
+fn packet(spec: &Spec, proto: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = frame::frame(spec, payload);
+    let at = 14 + 4 * spec.vlans.len() + if spec.dst.is_ipv4() { 9 } else { 6 };
+    f[at] = proto;
+    if spec.dst.is_ipv4() {
+        // Keep the IPv4 header checksum right for the changed protocol byte.
+        let l3 = 14 + 4 * spec.vlans.len();
+        f[l3 + 10] = 0;
+        f[l3 + 11] = 0;
+        let sum: u32 = f[l3..l3 + 20]
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]) as u32)
+            .sum();
+        let c = !(((sum & 0xffff) + (sum >> 16)) as u16);
+        f[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+    }
+    f
+}
+
+fn action(s: &Sinkhole, f: &[u8]) -> u32 {
+    let (a, out) = run(s, f);
+    if a == XDP_PASS {
+        assert_eq!(out, f, "a passed frame is unchanged");
+    }
+    a
+}
+
+fn dns(name: &str) -> Vec<u8> {
+    query(name, RecordType::A, true)
+}
+
+#[test]
+fn dns_goes_only_to_the_internal_resolvers() {
+    let s = sinkhole("", true, "nxdomain");
+    // Allowed names: to an internal resolver they pass, to any other they are dropped.
+    assert_eq!(
+        action(&s, &frame::frame(&to("198.18.0.1", 53), &dns("ok.test."))),
+        XDP_PASS
+    );
+    assert_eq!(
+        action(&s, &frame::frame(&to("2001:db8::1", 53), &dns("ok.test."))),
+        XDP_PASS
+    );
+    assert_eq!(
+        action(&s, &frame::frame(&to("198.19.9.9", 53), &dns("ok.test."))),
+        XDP_DROP
+    );
+    assert_eq!(
+        action(
+            &s,
+            &frame::frame(&to("2001:db8:9::9", 53), &dns("ok.test."))
+        ),
+        XDP_DROP
+    );
+    // What cannot be parsed is dropped too, when it goes elsewhere.
+    let junk = [0u8; 12];
+    assert_eq!(
+        action(&s, &frame::frame(&to("198.19.9.9", 53), &junk)),
+        XDP_DROP
+    );
+    assert_eq!(
+        action(&s, &frame::frame(&to("198.18.0.1", 53), &junk)),
+        XDP_PASS
+    );
+    // Blocked names are answered in place, whatever resolver was asked.
+    let (a, out) = run(
+        &s,
+        &frame::frame(&to("198.19.9.9", 53), &dns("x.ads.test.")),
+    );
+    assert_eq!(a, XDP_TX);
+    assert_eq!(
+        frame::parse(&out).unwrap().message.response_code(),
+        ResponseCode::NXDomain
+    );
+    // DNS over TCP: only to an internal resolver.
+    assert_eq!(
+        action(&s, &packet(&to("198.19.9.9", 53), PROTO_TCP, b"x")),
+        XDP_DROP
+    );
+    assert_eq!(
+        action(&s, &packet(&to("198.18.0.1", 53), PROTO_TCP, b"x")),
+        XDP_PASS
+    );
+    let c = s.counters().unwrap();
+    assert_eq!(c["dropped_dns_udp_other_resolver"], 3);
+    assert_eq!(c["dropped_dns_tcp_other_resolver"], 1);
+    assert_eq!(c["answered_subtree"], 1);
+}
+
+#[test]
+fn dot_doq_and_blocked_ports_are_dropped() {
+    let s = sinkhole("", false, "nxdomain");
+    for dst in ["198.18.0.1", "198.19.9.9", "2001:db8:9::9"] {
+        assert_eq!(
+            action(&s, &packet(&to(dst, 853), PROTO_TCP, b"x")),
+            XDP_DROP
+        );
+        assert_eq!(
+            action(&s, &packet(&to(dst, 853), PROTO_UDP, b"x")),
+            XDP_DROP
+        );
+        assert_eq!(
+            action(&s, &packet(&to(dst, 5222), PROTO_TCP, b"x")),
+            XDP_DROP
+        );
+        assert_eq!(
+            action(&s, &packet(&to(dst, 5222), PROTO_UDP, b"x")),
+            XDP_PASS
+        );
+        assert_eq!(
+            action(&s, &packet(&to(dst, 443), PROTO_TCP, b"x")),
+            XDP_PASS
+        );
+        assert_eq!(
+            action(&s, &packet(&to(dst, 443), PROTO_UDP, b"x")),
+            XDP_PASS
+        );
+    }
+    let c = s.counters().unwrap();
+    assert_eq!(
+        (c["dropped_dot"], c["dropped_doq"], c["dropped_port"]),
+        (3, 3, 3)
+    );
+    assert_eq!(c["dns_queries"], 0);
+}
+
+#[test]
+fn blocked_destinations_v4_and_v6_with_and_without_ports() {
+    let s = sinkhole(
+        "216.239.37.125 tcp/5223,udp/3478\n198.19.5.0/24 any\n2001:db8:5::/48\n2001:db8:6::7 443\n",
+        false,
+        "nxdomain",
+    );
+    let cases = [
+        ("216.239.37.125", PROTO_TCP, 5223, XDP_DROP),
+        ("216.239.37.125", PROTO_UDP, 3478, XDP_DROP),
+        ("216.239.37.125", PROTO_TCP, 80, XDP_PASS),
+        ("216.239.37.126", PROTO_TCP, 5223, XDP_PASS),
+        ("198.19.5.77", PROTO_TCP, 80, XDP_DROP),
+        ("198.19.5.77", 1, 0, XDP_DROP), // ICMP: any
+        ("198.19.6.1", PROTO_TCP, 80, XDP_PASS),
+        ("2001:db8:5:ffff::1", PROTO_UDP, 9, XDP_DROP),
+        ("2001:db8:6::7", PROTO_TCP, 443, XDP_DROP),
+        ("2001:db8:6::7", PROTO_UDP, 443, XDP_DROP),
+        ("2001:db8:6::7", PROTO_TCP, 80, XDP_PASS),
+        ("2001:db8:7::1", PROTO_TCP, 443, XDP_PASS),
+    ];
+    for (dst, proto, port, want) in cases {
+        assert_eq!(
+            action(&s, &packet(&to(dst, port), proto, b"x")),
+            want,
+            "{dst} {proto}/{port}"
+        );
+    }
+    // A DNS query to a blocked destination is dropped, unless its name is blocked.
+    assert_eq!(
+        action(&s, &frame::frame(&to("198.19.5.53", 53), &dns("ok.test."))),
+        XDP_DROP
+    );
+    assert_eq!(
+        action(&s, &frame::frame(&to("198.19.5.53", 53), &dns("ads.test."))),
+        XDP_TX
+    );
+    // Seven drops in the table, and the query to a blocked destination.
+    assert_eq!(s.counters().unwrap()["dropped_ip"], 8);
+}
+
+#[test]
+fn canaries_are_answered_in_the_kernel() {
+    // Even with a block-page response, the canaries get their own answers.
+    let s = sinkhole("", true, "198.18.0.10");
+    for (name, rcode, soa) in [
+        ("use-application-dns.net.", ResponseCode::NXDomain, true),
+        ("mask.icloud.com.", ResponseCode::NXDomain, true),
+        ("mask-h2.icloud.com.", ResponseCode::NXDomain, true),
+        ("resolver.arpa.", ResponseCode::NoError, true),
+        ("_dns.resolver.arpa.", ResponseCode::NoError, true),
+    ] {
+        let (a, out) = run(
+            &s,
+            &frame::frame(&to("198.18.0.1", 53), &query(name, RecordType::SVCB, true)),
+        );
+        assert_eq!(a, XDP_TX, "{name}");
+        let m = frame::parse(&out).unwrap().message;
+        assert_eq!(m.response_code(), rcode, "{name}");
+        assert!(m.answers().is_empty(), "{name}");
+        assert_eq!(m.name_servers().len() == 1, soa, "{name}");
+    }
+    // The block page still serves blocked names.
+    let (_, out) = run(&s, &frame::frame(&to("198.18.0.1", 53), &dns("ads.test.")));
+    let m = frame::parse(&out).unwrap().message;
+    assert_eq!(
+        m.answers()[0].data(),
+        &RData::A("198.18.0.10".parse().unwrap())
+    );
+    assert_eq!(s.counters().unwrap()["answered_canary"], 5);
+    // --no-canaries: they go to the resolver.
+    let s = sinkhole("", false, "nxdomain");
+    assert_eq!(
+        action(
+            &s,
+            &frame::frame(&to("198.18.0.1", 53), &dns("use-application-dns.net."))
+        ),
+        XDP_PASS
+    );
+}

@@ -218,7 +218,14 @@ pub struct Lab {
     vlan: Vec<aya::Ebpf>,
     pub client: Netns,
     pub gateway: Netns,
+    /// The internet side, with [`Lab::with_outside`].
+    pub outside: Option<Netns>,
 }
+
+/// The outside host's addresses, and what its resolver answers.
+pub const OUT4: &str = "198.19.0.2";
+pub const OUT6: &str = "2001:db8:1::2";
+pub const OUTSIDE_A: &str = "198.19.100.9";
 
 /// The tc programs that make the LAN link carry VLAN 100 (see `tests/lab-ebpf`).
 static LAB_VLAN: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dnssink-lab-vlan"));
@@ -234,6 +241,75 @@ impl Lab {
     /// no 8021q module, so the tags are pushed and popped by tc programs.)
     pub fn with_vlan() -> Result<Lab> {
         Lab::build(true)
+    }
+
+    /// Three namespaces: the client, the gateway routing between the LAN and `wan0`, and an
+    /// outside host (198.19.0.2, 2001:db8:1::2) running a resolver of its own that answers
+    /// every name with [`OUTSIDE_A`].
+    pub fn with_outside() -> Result<Lab> {
+        let mut lab = Lab::build(false)?;
+        let out = Netns::new("out")?;
+        run(Command::new("ip").args([
+            "link",
+            "add",
+            "wan0",
+            "netns",
+            &lab.gateway.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "wan0",
+            "netns",
+            &out.name,
+        ]))?;
+        lab.gateway.sh("ip link set wan0 up
+             ip addr add 198.19.0.1/24 dev wan0
+             ip -6 addr add 2001:db8:1::1/64 dev wan0 nodad
+             sysctl -qw net.ipv4.ip_forward=1
+             sysctl -qw net.ipv6.conf.all.forwarding=1")?;
+        out.sh(&format!(
+            "ip link set wan0 up
+             ip addr add {OUT4}/24 dev wan0
+             ip -6 addr add {OUT6}/64 dev wan0 nodad
+             ip route add 198.18.0.0/24 via 198.19.0.1
+             ip -6 route add 2001:db8::/64 via 2001:db8:1::1"
+        ))?;
+        lab.client.sh("ip route add default via 198.18.0.1
+             ip -6 route add default via 2001:db8::1")?;
+        let mut cmd = out.cmd("dnsmasq");
+        cmd.args([
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--no-poll",
+            "--bind-interfaces",
+            "--user=root",
+            "--pid-file=",
+            "--log-facility=-",
+            "--cache-size=0",
+        ]);
+        cmd.arg(format!("--listen-address={OUT4},{OUT6}"));
+        cmd.arg(format!("--address=/#/{OUTSIDE_A}"));
+        let mut p = Proc::spawn("outside dnsmasq", cmd)?;
+        p.wait_for("started", Duration::from_secs(10))?;
+        lab.procs.push(p);
+        lab.outside = Some(out);
+        // Routed and answering, before dnssink is there.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(d) = lab.dig(OUT4, "ready.test", "A")
+                && d.answers.iter().any(|a| a.ends_with(OUTSIDE_A))
+            {
+                return Ok(lab);
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the outside resolver is not reachable"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn build(vlan: bool) -> Result<Lab> {
@@ -266,6 +342,7 @@ impl Lab {
             vlan: Vec::new(),
             client,
             gateway,
+            outside: None,
         };
         if vlan {
             for ns in [&lab.client, &lab.gateway] {
@@ -325,14 +402,23 @@ impl Lab {
 
     /// `dig @server name type` from the client.
     pub fn dig(&self, server: &str, name: &str, qtype: &str) -> Result<Dig> {
-        let out = run(self.client.cmd("dig").args([
-            &format!("@{server}"),
-            name,
-            qtype,
-            "+tries=1",
-            "+time=2",
-            "+nocookie",
-        ]))?;
+        self.dig_with(server, name, qtype, &[])
+    }
+
+    /// [`Lab::dig`] with more options (`+tcp`...).
+    pub fn dig_with(&self, server: &str, name: &str, qtype: &str, opts: &[&str]) -> Result<Dig> {
+        let out = run(self
+            .client
+            .cmd("dig")
+            .args([
+                &format!("@{server}"),
+                name,
+                qtype,
+                "+tries=1",
+                "+time=2",
+                "+nocookie",
+            ])
+            .args(opts))?;
         Dig::parse(&String::from_utf8_lossy(&out.stdout))
     }
 }

@@ -190,4 +190,28 @@ fn clients_stay_on_the_internal_resolver() {
             "udp 198.19.0.2:8445".to_string(),
         ]
     );
+
+    // A reload swaps the blocked destinations too.
+    std::fs::write(ips.path(), "198.19.0.2 tcp/8443\n").unwrap();
+    let out = lab
+        .gateway
+        .cmd(dnssink_tests::lab::dnssink_bin().unwrap())
+        .args(["reload", "lan0"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stop = AtomicBool::new(false);
+    let seen = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        s.spawn(|| listen(&out_ns, &stop, &seen));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!connects(&lab, OUT4, 8443), "now blocked");
+        assert!(connects(&lab, OUT4, 8444), "now allowed");
+        assert!(connects(&lab, OUT6, 8443), "now allowed over IPv6");
+        stop.store(true, Ordering::Relaxed);
+    });
 }

@@ -549,20 +549,37 @@ pub fn normalise_into(name: &str, out: &mut String) -> Result<(), Skip> {
     let name = name.strip_suffix('.').unwrap_or(name);
     out.clear();
     if name.is_ascii() {
-        out.extend(name.chars().map(|c| c.to_ascii_lowercase()));
+        out.push_str(name);
+        out.make_ascii_lowercase();
     } else {
         out.push_str(&idna::domain_to_ascii(name).map_err(|_| Skip::InvalidName)?);
     }
-    let ascii = out.as_str();
-    let ok = !ascii.is_empty()
-        && ascii.len() <= 253
-        && ascii.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
-    if ok { Ok(()) } else { Err(Skip::InvalidName) }
+    // One pass: labels of 1 to 63 letters, digits, '-' or '_', 253 characters in all.
+    let bytes = out.as_bytes();
+    if bytes.is_empty() || bytes.len() > 253 {
+        return Err(Skip::InvalidName);
+    }
+    let mut label = 0usize;
+    for &b in bytes {
+        if b == b'.' {
+            if label == 0 {
+                return Err(Skip::InvalidName);
+            }
+            label = 0;
+        } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            label += 1;
+            if label > 63 {
+                return Err(Skip::InvalidName);
+            }
+        } else {
+            return Err(Skip::InvalidName);
+        }
+    }
+    if label == 0 {
+        Err(Skip::InvalidName)
+    } else {
+        Ok(())
+    }
 }
 
 /// Every rule of a list, collected (for tests and tools; loading streams instead).

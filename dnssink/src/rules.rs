@@ -54,7 +54,7 @@ impl RuleSet {
     pub fn build(gather: &mut Gather) -> Result<RuleSet> {
         for seed in 0..MAX_SEEDS {
             let root = table::root(seed);
-            let mut entries = Vec::new();
+            let mut entries = Vec::with_capacity(1 << 16);
             let t = std::time::Instant::now();
             gather(&mut |name, kind| {
                 let (h, check) = hash::name_and_check(root, name);

@@ -475,7 +475,7 @@ pub fn live_table(prog: &str) -> Result<u32> {
         .and_then(|s| s.split_whitespace().next())
         .context("the program has no maps")?;
     for id in ids.split(',') {
-        if !show("map", id)?.contains("array_of_maps") {
+        if !show("map", id)?.contains("array_of_maps  name TABLES") {
             continue;
         }
         // "key: 00 00 00 00  value: 13 05 00 00": the inner map's id, little-endian.

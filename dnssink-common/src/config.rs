@@ -24,8 +24,9 @@ pub struct Config {
     pub has_v6: u8,
     /// Nonzero when internal resolvers are set (--resolver): DNS to any other is dropped.
     pub enforce: u8,
-    /// Nonzero when queries that are not answered may be dropped: `enforce`, or blocked
-    /// destinations (--block-ip) are loaded.
+    /// Nonzero when the policy maps must be looked up: `enforce`, blocked destinations
+    /// (--block-ip) or blocked ports (--block-port). Zero: only DoT and DoQ are dropped, by
+    /// port.
     pub policy: u8,
     pub _pad: [u8; 3],
     /// TTL of answer records, and of the SOA that clients cache negative answers for.

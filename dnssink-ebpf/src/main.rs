@@ -27,7 +27,11 @@ pub fn dnssink(ctx: XdpContext) -> u32 {
     let cfg = reply::config();
     let enforce = cfg.is_some_and(|c| c.enforce != 0);
     if !pkt.is_dns_query() {
-        return drop_or_pass(enforce::check(&ctx, &pkt, enforce));
+        // Without a policy only DoT and DoQ are dropped, by port: no map to look up.
+        if cfg.is_some_and(|c| c.policy != 0) {
+            return drop_or_pass(enforce::check(&ctx, &pkt, enforce));
+        }
+        return drop_or_pass(policy::by_port(pkt.flow, false, false, false));
     }
     counters::bump(c::DNS);
     let Some(scratch) = Scratch::get() else {

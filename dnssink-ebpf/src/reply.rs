@@ -108,13 +108,26 @@ fn rewrite(
     // DNS: the header, then the records after the question.
     write(ctx, h.dns(), ans.header).then_some(())?;
     let tail = h.dns() + HEADER_LEN + (q.name.wire_len & 0x1ff) + 4;
+    // Eight bytes a store while whole words fit, then the rest a byte at a time.
+    let words = ans.len / 8;
     let mut i = 0;
-    while i < TAIL_MAX {
-        if i >= ans.len {
+    while i < TAIL_MAX / 8 {
+        if i >= words {
             break;
         }
-        write(ctx, tail + i, ans.tail[i]).then_some(())?;
+        let at = (i * 8) & (TAIL_MAX - 8);
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&ans.tail[at..at + 8]);
+        write(ctx, tail + at, w).then_some(())?;
         i += 1;
+    }
+    let mut j = words * 8;
+    while j < TAIL_MAX {
+        if j >= ans.len {
+            break;
+        }
+        write(ctx, tail + j, ans.tail[j & (TAIL_MAX - 1)]).then_some(())?;
+        j += 1;
     }
     Some(())
 }

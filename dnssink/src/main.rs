@@ -132,7 +132,7 @@ impl AttachArgs {
         let mut c = self.response;
         c.ttl = self.ttl;
         c.enforce = !self.resolvers.is_empty() as u8;
-        c.policy = (c.enforce != 0 || !ip_rules.is_empty()) as u8;
+        c.policy = (c.enforce != 0 || !ip_rules.is_empty() || !self.block_ports.is_empty()) as u8;
         c
     }
 }
@@ -221,11 +221,19 @@ fn attach(args: AttachArgs) -> Result<()> {
         started.elapsed().as_secs_f64(),
     );
     drop(loaded);
+    release_memory();
     let result = serve(&args, &mut sinkhole, &mut state);
     State::remove(&args.iface);
     drop(sinkhole);
     println!("dnssink: detached from {}", args.iface);
     result
+}
+
+/// Hands the memory of the lists, now in the kernel, back to the system: the allocator keeps
+/// freed heap otherwise, and a router has little RAM.
+fn release_memory() {
+    // SAFETY: malloc_trim only returns free memory to the system.
+    unsafe { libc::malloc_trim(0) };
 }
 
 /// Waits for signals: SIGHUP reloads, SIGINT and SIGTERM end.
@@ -255,6 +263,7 @@ fn serve(args: &AttachArgs, sinkhole: &mut bpf::Sinkhole, state: &mut State) -> 
                         }
                     };
                     state.write(&args.iface)?;
+                    release_memory();
                 }
             }
         }

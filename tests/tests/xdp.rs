@@ -463,8 +463,20 @@ fn other_traffic_passes_unchanged() {
     tcp[14 + 9] = 6;
     passes(&s, &tcp);
     passes(&s, &[0u8; 14]);
+    // With no policy set, DoT and DoQ are still dropped, by port alone.
+    let mut dot = frame::frame(
+        &Spec {
+            dport: 853,
+            ..Spec::v4()
+        },
+        &msg,
+    );
+    assert_eq!(run(&s, &dot).0, 1);
+    dot[14 + 9] = 6;
+    assert_eq!(run(&s, &dot).0, 1);
     let c = s.counters().unwrap();
-    assert_eq!(c["frames"], 7);
+    assert_eq!((c["dropped_doq"], c["dropped_dot"]), (1, 1));
+    assert_eq!(c["frames"], 9);
     assert_eq!(c["answered_exact"] + c["answered_subtree"], 0);
 }
 

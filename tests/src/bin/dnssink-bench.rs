@@ -1,13 +1,25 @@
-//! `cargo xtask bench`: the rules engine measured beside dnsmasq on the same lists, in one
-//! run.
+//! `cargo xtask bench`: dnssink beside its peers, on one lab, one list and one load generator,
+//! in one run.
 //!
-//! For each list (synthetic ones of 100k, 1M and 5M names, generated deterministically, and
-//! the real shared lists) it starts dnssink and dnsmasq in turn and measures:
-//! - the load time: from the start of the process until it reports the list loaded
-//! - the userspace RSS after the load (for dnsmasq, its growth over an empty list)
-//! - for dnssink, the kernel memory of the rule table (the map's memlock), per rule
+//! The lab is a client and a gateway namespace joined by veth. On the gateway, one after the
+//! other:
+//! - `reflector`: the trivial XDP program that sends every UDP frame back (bench only): the
+//!   ceiling of the load generator and of XDP
+//! - `dnssink`, attached in native mode (an XDP pass program on the client's veth lets its
+//!   XDP_TX frames through), with dnsmasq behind it as the resolver for the names it passes
+//! - `unbound`, with `local-zone: "name." always_nxdomain` for every name, one thread
+//! - `dnsmasq`, with `address=/name/` for every name
 //!
-//! It writes `target/bench/report.md` and `target/bench/report.json`.
+//! For each list (synthetic ones of 100k, 1M and 5M names, generated deterministically, and a
+//! real shared list) it measures:
+//! - the load time, and the memory the peer holds for the list
+//! - the qps answered at saturation, and the loss, with kxdpgun (AF_XDP)
+//! - the latency (min, average, p99) at a fixed offered rate, with dnsperf
+//! - for dnssink and the reflector, the average ns per packet from `kernel.bpf_stats_enabled`,
+//!   for blocked answers, allowed queries and frames that are not DNS, and from
+//!   `BPF_PROG_TEST_RUN` with `repeat`
+//!
+//! It writes `target/bench/report.md`, `report.json` and `report.svg`.
 
 use std::{
     fmt::Write as _,
@@ -17,78 +29,128 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result};
-use dnssink_tests::lab::{Netns, Proc, dnssink_bin, live_table, map_show, run};
+use anyhow::{Context as _, Result, bail};
+use aya::programs::{TestRun as _, TestRunOptions, Xdp, XdpMode};
+use dnssink_tests::{
+    frame,
+    lab::{Netns, Proc, dnssink_bin, live_table, map_show, run},
+};
 
+/// The client and the gateway.
+const CLIENT: &str = "198.18.0.2";
+const GATEWAY: &str = "198.18.0.1";
+
+/// One peer's figures for one list.
+#[derive(Default)]
 struct Row {
     peer: &'static str,
     scenario: String,
     rules: usize,
-    load_s: f64,
-    mem_bytes: u64,
+    load_s: Option<f64>,
+    /// Memory held for the list: userspace growth plus kernel memory.
+    mem_bytes: Option<u64>,
     kernel_bytes: Option<u64>,
+    qps: Option<f64>,
+    loss: Option<f64>,
+    lat_min_us: Option<f64>,
+    lat_avg_us: Option<f64>,
+    lat_p99_us: Option<f64>,
+    /// bpf_stats: blocked answers, allowed queries, other frames.
+    ns_per_pkt: Option<f64>,
+    ns_allowed: Option<f64>,
+    ns_other: Option<f64>,
+    /// BPF_PROG_TEST_RUN with repeat, for a blocked answer.
+    ns_test_run: Option<f64>,
+}
+
+struct Settings {
+    /// Seconds of each load-generator run.
+    secs: u64,
+    /// The rate kxdpgun offers, well above what any peer answers.
+    flood_qps: u64,
+    /// The rate of the latency runs: one every peer answers in full.
+    latency_qps: u64,
 }
 
 fn main() -> Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     std::fs::create_dir_all(&out)?;
-    let mut lists: Vec<(String, PathBuf, usize)> = Vec::new();
+    let set = Settings {
+        secs: if quick { 3 } else { 5 },
+        flood_qps: 2_000_000,
+        latency_qps: 20_000,
+    };
+    let mut lists: Vec<(String, PathBuf)> = Vec::new();
     let sizes: &[usize] = if quick {
-        &[100_000, 1_000_000]
+        &[1_000_000]
     } else {
         &[100_000, 1_000_000, 5_000_000]
     };
     for &n in sizes {
         let path = out.join(format!("synthetic-{n}.hosts"));
         synthetic(&path, n)?;
-        lists.push((format!("synthetic {}", human(n)), path, n));
+        lists.push((format!("synthetic {}", human(n)), path));
     }
-    for name in ["stevenblack.domains.txt", "adguarddns.hosts.txt"] {
-        let path = dnssink_tests::shared_list(name);
-        if path.exists() {
-            let n = count_names(&path)?;
-            lists.push((name.to_string(), path, n));
+    if !quick {
+        let real = dnssink_tests::shared_list("stevenblack.domains.txt");
+        if real.exists() {
+            lists.push(("stevenblack.domains.txt".into(), real));
         }
     }
-    let baseline = dnsmasq(None)?.1;
+    let _stats = BpfStats::enable()?;
     let mut rows = Vec::new();
-    for (scenario, path, n) in &lists {
-        println!("== {scenario}: {n} names");
-        let (load, rss, kernel) = dnssink(path)?;
-        println!(
-            "   dnssink: loaded in {load:.2}s, RSS {} MB, kernel table {} MB ({:.1} B/rule)",
-            mb(rss),
-            mb(kernel),
-            kernel as f64 / *n as f64
-        );
-        rows.push(Row {
-            peer: "dnssink",
-            scenario: scenario.clone(),
-            rules: *n,
-            load_s: load,
-            mem_bytes: rss,
-            kernel_bytes: Some(kernel),
-        });
-        let conf = dnsmasq_conf(path, &out)?;
-        let (load, rss) = dnsmasq(Some(&conf))?;
-        let _ = std::fs::remove_file(&conf);
-        let growth = rss.saturating_sub(baseline);
-        println!("   dnsmasq: loaded in {load:.2}s, RSS +{} MB", mb(growth));
-        rows.push(Row {
-            peer: "dnsmasq",
-            scenario: scenario.clone(),
-            rules: *n,
-            load_s: load,
-            mem_bytes: growth,
-            kernel_bytes: None,
-        });
+    for (scenario, path) in &lists {
+        println!("== {scenario}");
+        let names = list_names(path)?;
+        let queries = out.join("queries-blocked.txt");
+        let pass = out.join("queries-pass.txt");
+        write_queries(
+            &queries,
+            names.iter().step_by((names.len() / 100_000).max(1)),
+        )?;
+        let pass_names: Vec<String> = (0..100_000).map(|i| format!("pass{i}.example")).collect();
+        write_queries(&pass, pass_names.iter())?;
+        let lab = BenchLab::new()?;
+        for peer in ["reflector", "dnssink", "unbound", "dnsmasq"] {
+            let mut row = Row {
+                peer,
+                scenario: scenario.clone(),
+                rules: names.len(),
+                ..Row::default()
+            };
+            if let Err(e) = lab.measure(&mut row, path, &names, &queries, &pass, &set) {
+                println!("   {peer}: failed: {e:#}");
+            }
+            println!("   {}", row.line());
+            rows.push(row);
+        }
     }
     let (md, json) = report(&rows);
     std::fs::write(out.join("report.md"), &md)?;
     std::fs::write(out.join("report.json"), &json)?;
+    if let Err(e) = chart(&rows, &out.join("report.svg")) {
+        println!("no chart: {e:#}");
+    }
     println!("\n{md}\nwritten: {}", out.join("report.md").display());
     Ok(())
+}
+
+impl Row {
+    fn line(&self) -> String {
+        let f = |v: Option<f64>, d: usize| v.map_or("-".into(), |v| format!("{v:.d$}"));
+        format!(
+            "{}: load {}s, mem {} MB, {} qps (loss {}%), latency avg {} us p99 {} us, {} ns/pkt",
+            self.peer,
+            f(self.load_s, 2),
+            f(self.mem_bytes.map(|b| b as f64 / 1e6), 1),
+            f(self.qps, 0),
+            f(self.loss.map(|l| l * 100.0), 1),
+            f(self.lat_avg_us, 1),
+            f(self.lat_p99_us, 1),
+            f(self.ns_per_pkt, 0),
+        )
+    }
 }
 
 fn human(n: usize) -> String {
@@ -97,10 +159,6 @@ fn human(n: usize) -> String {
     } else {
         format!("{}k", n / 1000)
     }
-}
-
-fn mb(b: u64) -> String {
-    format!("{:.1}", b as f64 / 1e6)
 }
 
 /// `n` distinct names, the same on every run: one to three labels of 4 to 14 letters and
@@ -134,12 +192,21 @@ fn synthetic(path: &Path, n: usize) -> Result<()> {
     Ok(())
 }
 
-fn count_names(path: &Path) -> Result<usize> {
-    let spec = dnssink::ListSpec {
-        path: path.into(),
-        opts: dnssink::lists::Options::block(),
-    };
-    Ok(dnssink::load_lists(&[spec], false, false)?.rules.len())
+/// The names of a list, as dnssink reads it.
+fn list_names(path: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    dnssink::lists::load(path, &dnssink::lists::Options::block(), &mut |r| {
+        names.push(r.name.to_string())
+    })?;
+    Ok(names)
+}
+
+fn write_queries<'a>(path: &Path, names: impl Iterator<Item = &'a String>) -> Result<()> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for n in names {
+        writeln!(f, "{n} A")?;
+    }
+    Ok(f.flush()?)
 }
 
 fn rss(pid: u32) -> Result<u64> {
@@ -153,122 +220,553 @@ fn rss(pid: u32) -> Result<u64> {
     Ok(kb * 1024)
 }
 
-/// dnssink on a veth in its own namespace: load time, RSS, and the table's kernel memory.
-fn dnssink(list: &Path) -> Result<(f64, u64, u64)> {
-    let ns = Netns::new("bench")?;
-    run(Command::new("ip").args([
-        "-n", &ns.name, "link", "add", "b0", "type", "veth", "peer", "name", "b1",
-    ]))?;
-    ns.sh("ip link set b0 up\nip link set b1 up")?;
-    let mut cmd = ns.cmd(dnssink_bin()?);
-    cmd.args(["attach", "b0", "--mode", "generic", "--blocklist"])
-        .arg(list);
-    let t = Instant::now();
-    let mut p = Proc::spawn("dnssink", cmd)?;
-    let line = p.wait_for("dnssink: attached", Duration::from_secs(600))?;
-    let load = t.elapsed().as_secs_f64();
-    std::thread::sleep(Duration::from_millis(300));
-    let rss = rss(p.child.id())?;
-    let prog = line
-        .split("program id ")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .context("no program id")?;
-    let kernel = table_memlock(prog)?;
-    p.stop()?;
-    Ok((load, rss, kernel))
+/// `kernel.bpf_stats_enabled` on while the bench runs, and back as it was after.
+struct BpfStats(String);
+
+impl BpfStats {
+    fn enable() -> Result<BpfStats> {
+        let was = std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled")?;
+        std::fs::write("/proc/sys/kernel/bpf_stats_enabled", "1")?;
+        Ok(BpfStats(was.trim().to_string()))
+    }
 }
 
-/// The memlock of the rule table behind program `prog`.
-fn table_memlock(prog: &str) -> Result<u64> {
-    let id = live_table(prog)?;
-    let m = map_show(id).context("the rule table's map is gone")?;
-    let memlock = m
-        .split("memlock ")
-        .nth(1)
-        .and_then(|s| s.split('B').next())
-        .context("no memlock")?;
-    Ok(memlock.trim().parse()?)
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        let _ = std::fs::write("/proc/sys/kernel/bpf_stats_enabled", &self.0);
+    }
 }
 
-/// The same names as a dnsmasq config: `address=/name/0.0.0.0` a line, the form in which
-/// dnsmasq loads large lists fastest (`--addn-hosts` takes ten times longer at 1M names).
-fn dnsmasq_conf(list: &Path, out: &Path) -> Result<PathBuf> {
-    let name = list.file_name().context("no file name")?.to_string_lossy();
-    let conf = out.join(format!("{name}.dnsmasq.conf"));
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&conf)?);
-    let mut err = Ok(());
-    dnssink::lists::load(list, &dnssink::lists::Options::block(), &mut |r| {
-        if err.is_ok() {
-            err = writeln!(f, "address=/{}/0.0.0.0", r.name);
+/// (run_time_ns, run_cnt) of a program, from bpftool.
+fn prog_stats(id: u32) -> Result<(u64, u64)> {
+    let out = run(Command::new("bpftool").args(["prog", "show", "id", &id.to_string()]))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |k: &str| -> Result<u64> {
+        Ok(text
+            .split(&format!("{k} "))
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .with_context(|| format!("no {k} for program {id}"))?
+            .parse()?)
+    };
+    Ok((field("run_time_ns")?, field("run_cnt")?))
+}
+
+/// The lab: a client and a gateway joined by veth.
+struct BenchLab {
+    client: Netns,
+    gateway: Netns,
+}
+
+impl BenchLab {
+    fn new() -> Result<BenchLab> {
+        let client = Netns::new("bclient")?;
+        let gateway = Netns::new("bgw")?;
+        run(Command::new("ip").args([
+            "link",
+            "add",
+            "lan0",
+            "netns",
+            &client.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "lan0",
+            "netns",
+            &gateway.name,
+        ]))?;
+        for (ns, addr) in [(&client, CLIENT), (&gateway, GATEWAY)] {
+            ns.sh(&format!(
+                "ip link set lan0 up\nip addr add {addr}/24 dev lan0"
+            ))?;
         }
-    })?;
-    err?;
-    f.flush()?;
-    Ok(conf)
+        Ok(BenchLab { client, gateway })
+    }
+
+    fn measure(
+        &self,
+        row: &mut Row,
+        list: &Path,
+        names: &[String],
+        blocked: &Path,
+        pass: &Path,
+        set: &Settings,
+    ) -> Result<()> {
+        match row.peer {
+            "reflector" => {
+                let mut ebpf = aya::Ebpf::load(LAB_EBPF)?;
+                let id = dnssink_tests::lab::in_netns(&self.gateway.name, || {
+                    let p: &mut Xdp = ebpf
+                        .program_mut("reflector")
+                        .context("no reflector")?
+                        .try_into()?;
+                    p.load()?;
+                    p.attach("lan0", XdpMode::Driver)?;
+                    Ok(p.info()?.id())
+                })?;
+                self.capacity(row, blocked, set)?;
+                // No latency: dnsperf takes a reflected query for no answer.
+                row.ns_per_pkt = Some(self.ns_per_pkt(id, blocked, None, set)?);
+                drop(ebpf);
+            }
+            "dnssink" => {
+                // The resolver behind dnssink, for the names it passes.
+                let _resolver = self.dnsmasq(None, &["--address=/#/198.18.100.9"])?;
+                let mut cmd = self.gateway.cmd(dnssink_bin()?);
+                cmd.args(["attach", "lan0", "--mode", "native", "--blocklist"])
+                    .arg(list);
+                let t = Instant::now();
+                let mut p = Proc::spawn("dnssink", cmd)?;
+                let line = p.wait_for("dnssink: attached", Duration::from_secs(600))?;
+                row.load_s = Some(t.elapsed().as_secs_f64());
+                std::thread::sleep(Duration::from_millis(300));
+                let prog = line
+                    .split("program id ")
+                    .nth(1)
+                    .and_then(|s| s.split(')').next())
+                    .context("no program id")?
+                    .to_string();
+                let table = live_table(&prog)?;
+                let memlock: u64 = map_show(table)
+                    .context("no table map")?
+                    .split("memlock ")
+                    .nth(1)
+                    .and_then(|s| s.split('B').next())
+                    .context("no memlock")?
+                    .trim()
+                    .parse()?;
+                row.kernel_bytes = Some(memlock);
+                row.mem_bytes = Some(rss(p.child.id())? + memlock);
+                self.capacity(row, blocked, set)?;
+                let pass_prog = self.client_pass()?;
+                self.latency(row, blocked, set)?;
+                drop(pass_prog);
+                let id: u32 = prog.parse()?;
+                row.ns_per_pkt = Some(self.ns_per_pkt(id, blocked, None, set)?);
+                row.ns_allowed = Some(self.ns_per_pkt(id, pass, None, set)?);
+                row.ns_other = Some(self.ns_per_pkt(id, blocked, Some(5353), set)?);
+                p.stop()?;
+                row.ns_test_run = Some(test_run_ns(names)?);
+            }
+            "unbound" => {
+                let dir = tempfile::tempdir()?;
+                let conf = dir.path().join("unbound.conf");
+                let mut f = std::io::BufWriter::new(std::fs::File::create(&conf)?);
+                writeln!(
+                    f,
+                    "server:\n  interface: {GATEWAY}\n  port: 53\n  do-ip6: no\n  num-threads: 1\n  access-control: 198.18.0.0/15 allow\n  username: \"\"\n  chroot: \"\"\n  directory: \"{}\"\n  pidfile: \"\"\n  use-syslog: no\n  logfile: \"\"\n  verbosity: 1\n  do-daemonize: no\n  module-config: \"iterator\"\n  so-rcvbuf: 4m\n  so-sndbuf: 4m",
+                    dir.path().display()
+                )?;
+                for n in names {
+                    writeln!(f, "  local-zone: \"{n}.\" always_nxdomain")?;
+                }
+                writeln!(
+                    f,
+                    "forward-zone:\n  name: \".\"\n  forward-addr: 127.0.0.1@5353"
+                )?;
+                f.flush()?;
+                let empty = dir.path().join("empty.conf");
+                std::fs::write(
+                    &empty,
+                    std::fs::read_to_string(&conf)?
+                        .lines()
+                        .filter(|l| !l.contains("local-zone"))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                )?;
+                let base = self.unbound(&empty)?.1;
+                let (mut p, rss_now, load) = self.unbound(&conf)?;
+                row.load_s = Some(load);
+                row.mem_bytes = Some(rss_now.saturating_sub(base));
+                self.capacity(row, blocked, set)?;
+                let _pass = self.client_pass()?;
+                self.latency(row, blocked, set)?;
+                p.stop()?;
+            }
+            "dnsmasq" => {
+                let dir = tempfile::tempdir()?;
+                let conf = dir.path().join("dnsmasq.conf");
+                let mut f = std::io::BufWriter::new(std::fs::File::create(&conf)?);
+                for n in names {
+                    writeln!(f, "address=/{n}/")?;
+                }
+                f.flush()?;
+                let base = {
+                    let mut p = self.dnsmasq(None, &[])?;
+                    std::thread::sleep(Duration::from_millis(200));
+                    let r = rss(p.child.id())?;
+                    p.stop()?;
+                    r
+                };
+                let t = Instant::now();
+                let mut p = self.dnsmasq(Some(&conf), &[])?;
+                row.load_s = Some(t.elapsed().as_secs_f64());
+                std::thread::sleep(Duration::from_millis(300));
+                row.mem_bytes = Some(rss(p.child.id())?.saturating_sub(base));
+                self.capacity(row, blocked, set)?;
+                let _pass = self.client_pass()?;
+                self.latency(row, blocked, set)?;
+                p.stop()?;
+            }
+            other => bail!("no peer {other}"),
+        }
+        Ok(())
+    }
+
+    /// dnsmasq on the gateway address, with `conf` (its load is done once it says
+    /// "started"), forwarding what it does not know to a stub on 127.0.0.1:5353.
+    fn dnsmasq(&self, conf: Option<&Path>, extra: &[&str]) -> Result<Proc> {
+        let mut cmd = self.gateway.cmd("dnsmasq");
+        cmd.args([
+            "--keep-in-foreground",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--user=root",
+            "--pid-file=",
+            "--log-facility=-",
+            "--server=127.0.0.1#5353",
+        ]);
+        cmd.arg(format!("--listen-address={GATEWAY}"));
+        cmd.arg(format!(
+            "--conf-file={}",
+            conf.map_or("/dev/null".into(), |c| c.display().to_string())
+        ));
+        cmd.args(extra);
+        let mut p = Proc::spawn("dnsmasq", cmd)?;
+        p.wait_for("started, version", Duration::from_secs(600))?;
+        Ok(p)
+    }
+
+    /// unbound with `conf`: the process, its RSS once serving, and the load time.
+    fn unbound(&self, conf: &Path) -> Result<(Proc, u64, f64)> {
+        let mut cmd = self.gateway.cmd("unbound");
+        cmd.args(["-d", "-c"]).arg(conf);
+        let t = Instant::now();
+        let mut p = Proc::spawn("unbound", cmd)?;
+        p.wait_for("start of service", Duration::from_secs(600))?;
+        let load = t.elapsed().as_secs_f64();
+        std::thread::sleep(Duration::from_millis(300));
+        let r = rss(p.child.id())?;
+        Ok((p, r, load))
+    }
+
+    /// An XDP pass program on the client's veth, while sockets are used: a veth drops XDP_TX
+    /// frames from its peer when it has no XDP program itself. (kxdpgun brings its own.)
+    fn client_pass(&self) -> Result<aya::Ebpf> {
+        // kxdpgun leaves its own program behind.
+        self.client.sh("ip link set dev lan0 xdp off")?;
+        let mut ebpf = aya::Ebpf::load(LAB_EBPF)?;
+        dnssink_tests::lab::in_netns(&self.client.name, || {
+            let p: &mut Xdp = ebpf
+                .program_mut("xdp_pass")
+                .context("no xdp_pass")?
+                .try_into()?;
+            p.load()?;
+            p.attach("lan0", XdpMode::Driver)?;
+            Ok(())
+        })?;
+        Ok(ebpf)
+    }
+
+    /// kxdpgun at `flood_qps` for `secs`: the replies per second, and the loss.
+    fn kxdpgun(&self, queries: &Path, port: Option<u16>, set: &Settings) -> Result<(f64, f64)> {
+        self.client.sh("ip link set dev lan0 xdp off")?;
+        let mut cmd = self.client.cmd("kxdpgun");
+        cmd.args([
+            "-t",
+            &set.secs.to_string(),
+            "-Q",
+            &set.flood_qps.to_string(),
+            "-I",
+            "lan0",
+        ])
+        .arg("-i")
+        .arg(queries);
+        if let Some(p) = port {
+            cmd.args(["-p", &p.to_string()]);
+        }
+        cmd.arg(GATEWAY);
+        let out = run(&mut cmd)?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "total queries:     599990 (199996 pps)" / "total replies:     215294 (71764 pps) (35%)"
+        let pps = |key: &str| -> Option<f64> {
+            let l = text.lines().find(|l| l.starts_with(key))?;
+            l.split('(').nth(1)?.split_whitespace().next()?.parse().ok()
+        };
+        let sent = pps("total queries").context("no kxdpgun totals")?;
+        let got = pps("total replies").unwrap_or(0.0);
+        Ok((got, 1.0 - got / sent))
+    }
+
+    fn capacity(&self, row: &mut Row, queries: &Path, set: &Settings) -> Result<()> {
+        let (qps, loss) = self.kxdpgun(queries, None, set)?;
+        row.qps = Some(qps);
+        row.loss = Some(loss);
+        Ok(())
+    }
+
+    /// dnsperf at `latency_qps`: min, average and p99 of the per-query latency.
+    fn latency(&self, row: &mut Row, queries: &Path, set: &Settings) -> Result<()> {
+        let mut cmd = self.client.cmd("dnsperf");
+        cmd.args([
+            "-s",
+            GATEWAY,
+            "-l",
+            &set.secs.to_string(),
+            "-Q",
+            &set.latency_qps.to_string(),
+            "-c",
+            "4",
+            "-v",
+        ])
+        .arg("-d")
+        .arg(queries);
+        let out = run(&mut cmd)?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lat: Vec<f64> = text
+            .lines()
+            .filter(|l| l.starts_with("> "))
+            .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+            .map(|s| s * 1e6)
+            .collect();
+        if lat.is_empty() {
+            bail!("dnsperf got no answers");
+        }
+        lat.sort_by(f64::total_cmp);
+        row.lat_min_us = Some(lat[0]);
+        row.lat_avg_us = Some(lat.iter().sum::<f64>() / lat.len() as f64);
+        row.lat_p99_us = Some(lat[(lat.len() * 99 / 100).min(lat.len() - 1)]);
+        Ok(())
+    }
+
+    /// The average ns per packet of program `id` under a kxdpgun run.
+    fn ns_per_pkt(
+        &self,
+        id: u32,
+        queries: &Path,
+        port: Option<u16>,
+        set: &Settings,
+    ) -> Result<f64> {
+        let (t0, n0) = prog_stats(id)?;
+        self.kxdpgun(queries, port, set)?;
+        let (t1, n1) = prog_stats(id)?;
+        if n1 == n0 {
+            bail!("program {id} ran no packet");
+        }
+        Ok((t1 - t0) as f64 / (n1 - n0) as f64)
+    }
 }
 
-/// dnsmasq with `conf` on loopback in its own namespace: the time until it has read the
-/// whole config (it logs "started" after that), and its RSS.
-fn dnsmasq(conf: Option<&Path>) -> Result<(f64, u64)> {
-    let ns = Netns::new("bench")?;
-    let mut cmd = ns.cmd("dnsmasq");
-    cmd.args([
-        "--keep-in-foreground",
-        "--no-resolv",
-        "--no-hosts",
-        "--bind-interfaces",
-        "--listen-address=127.0.0.1",
-        "--user=root",
-        "--pid-file=",
-        "--log-facility=-",
-        "--cache-size=0",
-    ]);
-    cmd.arg(format!(
-        "--conf-file={}",
-        conf.map_or("/dev/null".into(), |c| c.display().to_string())
-    ));
-    let t = Instant::now();
-    let mut p = Proc::spawn("dnsmasq", cmd)?;
-    p.wait_for("started, version", Duration::from_secs(600))?;
-    let load = t.elapsed().as_secs_f64();
-    std::thread::sleep(Duration::from_millis(300));
-    let rss = rss(p.child.id())?;
-    p.stop()?;
-    Ok((load, rss))
+/// The lab's programs: the reflector and the pass program.
+static LAB_EBPF: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dnssink-lab-vlan"));
+
+/// ns per run of dnssink's program on a blocked query, from BPF_PROG_TEST_RUN with repeat,
+/// with the list's rules loaded.
+fn test_run_ns(names: &[String]) -> Result<f64> {
+    let rules = dnssink::rules::RuleSet::from_rules(
+        names
+            .iter()
+            .map(|n| (n.as_str(), dnssink::lists::Kind::BlockExact)),
+    )?;
+    let s = dnssink::bpf::Sinkhole::load(&rules, &dnssink_common::config::Config::default())?;
+    let q = frame::query(
+        &format!("{}.", names[names.len() / 2]),
+        hickory_proto::rr::RecordType::A,
+        true,
+    );
+    let input = frame::frame(&frame::Spec::v4(), &q);
+    let mut out = vec![0u8; 2048];
+    // One run a call: with `repeat`, the runs after the first would see the frame already
+    // turned into the answer. The kernel reports each run's own time.
+    let runs = 20_000u32;
+    let mut total = 0u128;
+    for _ in 0..runs {
+        let r = s.program().test_run(TestRunOptions {
+            data_in: Some(&input),
+            data_out: Some(&mut out),
+            repeat: 1,
+            ..Default::default()
+        })?;
+        if r.return_value != 3 {
+            bail!("test_run answered {}", r.return_value);
+        }
+        total += r.duration.as_nanos();
+    }
+    Ok(total as f64 / runs as f64)
 }
 
 fn report(rows: &[Row]) -> (String, String) {
+    let f = |v: Option<f64>, d: usize| v.map_or(String::new(), |v| format!("{v:.d$}"));
     let mut md = String::from(
-        "| peer | scenario | rules | load (s) | userspace memory (MB) | kernel table (MB) | kernel B/rule |\n|---|---|---|---|---|---|---|\n",
+        "| peer | scenario | rules | load (s) | memory (MB) | qps | loss | lat min/avg/p99 (us) | ns/pkt blocked | allowed | other | test_run ns |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut objects = Vec::new();
     for r in rows {
-        let k = r.kernel_bytes.map_or(String::new(), mb);
-        let per = r.kernel_bytes.map_or(String::new(), |k| {
-            format!("{:.1}", k as f64 / r.rules as f64)
-        });
-        let mem = if r.peer == "dnsmasq" {
-            format!("+{}", mb(r.mem_bytes))
-        } else {
-            mb(r.mem_bytes)
-        };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {:.2} | {} | {} | {} |",
-            r.peer, r.scenario, r.rules, r.load_s, mem, k, per
-        );
-        // mem_bytes: everything the peer holds for its rules (userspace growth + kernel).
-        objects.push(format!(
-            "  {{\"peer\": \"{}\", \"scenario\": \"{}\", \"rules\": {}, \"qps\": null, \"loss\": null, \"lat_avg_us\": null, \"lat_p99_us\": null, \"mem_bytes\": {}, \"load_s\": {:.3}, \"ns_per_pkt\": null, \"userspace_bytes\": {}, \"kernel_bytes\": {}}}",
+            "| {} | {} | {} | {} | {} | {} | {} | {}/{}/{} | {} | {} | {} | {} |",
             r.peer,
             r.scenario,
             r.rules,
-            r.mem_bytes + r.kernel_bytes.unwrap_or(0),
-            r.load_s,
-            r.mem_bytes,
-            r.kernel_bytes.map_or("null".into(), |k| k.to_string()),
+            f(r.load_s, 2),
+            f(r.mem_bytes.map(|b| b as f64 / 1e6), 1),
+            f(r.qps, 0),
+            r.loss
+                .map_or(String::new(), |l| format!("{:.1}%", l * 100.0)),
+            f(r.lat_min_us, 0),
+            f(r.lat_avg_us, 0),
+            f(r.lat_p99_us, 0),
+            f(r.ns_per_pkt, 0),
+            f(r.ns_allowed, 0),
+            f(r.ns_other, 0),
+            f(r.ns_test_run, 0),
+        );
+        let j = |v: Option<f64>| v.map_or("null".into(), |v| format!("{v:.3}"));
+        objects.push(format!(
+            "  {{\"peer\": \"{}\", \"scenario\": \"{}\", \"rules\": {}, \"qps\": {}, \"loss\": {}, \"lat_avg_us\": {}, \"lat_p99_us\": {}, \"mem_bytes\": {}, \"load_s\": {}, \"ns_per_pkt\": {}, \"lat_min_us\": {}, \"ns_per_pkt_allowed\": {}, \"ns_per_pkt_other\": {}, \"ns_test_run\": {}, \"kernel_bytes\": {}}}",
+            r.peer,
+            r.scenario,
+            r.rules,
+            j(r.qps),
+            j(r.loss),
+            j(r.lat_avg_us),
+            j(r.lat_p99_us),
+            r.mem_bytes.map_or("null".into(), |b| b.to_string()),
+            j(r.load_s),
+            j(r.ns_per_pkt),
+            j(r.lat_min_us),
+            j(r.ns_allowed),
+            j(r.ns_other),
+            j(r.ns_test_run),
+            r.kernel_bytes.map_or("null".into(), |b| b.to_string()),
         ));
     }
+    md.push_str(&targets(rows));
     (md, format!("[\n{}\n]\n", objects.join(",\n")))
+}
+
+/// The targets, as ratios within this run, at 1M rules.
+fn targets(rows: &[Row]) -> String {
+    let at = |peer: &str| {
+        rows.iter()
+            .find(|r| r.peer == peer && r.scenario == "synthetic 1M")
+    };
+    let (Some(d), Some(refl), Some(u), Some(m)) =
+        (at("dnssink"), at("reflector"), at("unbound"), at("dnsmasq"))
+    else {
+        return String::new();
+    };
+    let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
+    let line = |what: &str, v: Option<f64>, ok: &dyn Fn(f64) -> bool, want: &str| {
+        format!(
+            "| {what} | {} | {want} | {} |\n",
+            v.map_or("-".into(), |v| format!("{v:.2}")),
+            v.map_or("not measured", |v| if ok(v) { "met" } else { "missed" })
+        )
+    };
+    let mut s = String::from("\n| target at 1M rules | measured | wanted | |\n|---|---|---|---|\n");
+    s += &line(
+        "blocked qps / unbound's",
+        ratio(d.qps, u.qps),
+        &|v| v >= 4.0,
+        ">= 4",
+    );
+    s += &line(
+        "blocked qps / reflector's",
+        ratio(d.qps, refl.qps),
+        &|v| v >= 0.9,
+        ">= 0.9",
+    );
+    s += &line(
+        "ns/pkt blocked / reflector's",
+        ratio(d.ns_per_pkt, refl.ns_per_pkt),
+        &|v| v <= 2.0,
+        "<= 2.0",
+    );
+    s += &line(
+        "ns/pkt allowed / reflector's",
+        ratio(d.ns_allowed, refl.ns_per_pkt),
+        &|v| v <= 1.5,
+        "<= 1.5",
+    );
+    s += &line(
+        "ns/pkt other / reflector's",
+        ratio(d.ns_other, refl.ns_per_pkt),
+        &|v| v <= 0.3,
+        "<= 0.3",
+    );
+    s += &line(
+        "p99 latency: unbound's / dnssink's",
+        ratio(u.lat_p99_us, d.lat_p99_us),
+        &|v| v >= 20.0,
+        ">= 20",
+    );
+    s += &line(
+        "memory / dnsmasq's growth",
+        ratio(d.mem_bytes.map(|b| b as f64), m.mem_bytes.map(|b| b as f64)),
+        &|v| v <= 0.25,
+        "<= 0.25",
+    );
+    s
+}
+
+/// qps and memory per peer, for each scenario, as an SVG bar chart.
+fn chart(rows: &[Row], path: &Path) -> Result<()> {
+    use plotters::prelude::*;
+    let scenarios: Vec<&String> = {
+        let mut v: Vec<&String> = rows.iter().map(|r| &r.scenario).collect();
+        v.dedup();
+        v
+    };
+    let peers = ["reflector", "dnssink", "unbound", "dnsmasq"];
+    let colors = [BLACK, BLUE, RED, GREEN];
+    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (left, right) = root.split_horizontally(450);
+    for (area, title, value) in [
+        (
+            &left,
+            "qps answered (k)",
+            &(|r: &Row| r.qps.map(|q| q / 1000.0)) as &dyn Fn(&Row) -> Option<f64>,
+        ),
+        (&right, "memory for the list (MB)", &|r: &Row| {
+            r.mem_bytes.map(|b| b as f64 / 1e6)
+        }),
+    ] {
+        let max = rows.iter().filter_map(value).fold(1.0f64, f64::max) * 1.1;
+        let n = (scenarios.len() * peers.len()) as i32;
+        let mut c = ChartBuilder::on(area)
+            .caption(title, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(20)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0..n, 0.0..max)?;
+        c.configure_mesh().disable_x_mesh().x_labels(0).draw()?;
+        for (pi, p) in peers.iter().enumerate() {
+            let bars: Vec<Rectangle<(i32, f64)>> = scenarios
+                .iter()
+                .enumerate()
+                .filter_map(|(si, sc)| {
+                    let v = rows
+                        .iter()
+                        .find(|r| &r.scenario == *sc && r.peer == *p)
+                        .and_then(value)?;
+                    let x = (si * peers.len() + pi) as i32;
+                    Some(Rectangle::new([(x, 0.0), (x + 1, v)], colors[pi].filled()))
+                })
+                .collect();
+            let color = colors[pi];
+            c.draw_series(bars)?
+                .label(*p)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 8, y + 4)], color.filled()));
+        }
+        c.configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+    }
+    root.present()?;
+    Ok(())
 }

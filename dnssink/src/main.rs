@@ -182,12 +182,14 @@ fn attach(args: AttachArgs) -> Result<()> {
     let ip_rules = args.ip_rules()?;
     let config = args.config(&ip_rules);
     // The verifier checks the program while the lists are read: two cores, half the wait.
+    // The lists are read on this thread, so that their memory comes from the main arena,
+    // which malloc_trim hands back to the system whole once the table is in the kernel.
     let (loaded, sinkhole) = std::thread::scope(|s| {
-        let lists = s.spawn(|| args.lists.load());
-        let sinkhole = bpf::Sinkhole::load_program(&config);
-        let loaded = lists
+        let program = s.spawn(|| bpf::Sinkhole::load_program(&config));
+        let loaded = args.lists.load();
+        let sinkhole = program
             .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the list loader panicked")));
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the program loader panicked")));
         (loaded, sinkhole)
     });
     let (loaded, mut sinkhole) = (loaded?, sinkhole?);

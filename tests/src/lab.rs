@@ -277,39 +277,16 @@ impl Lab {
         ))?;
         lab.client.sh("ip route add default via 198.18.0.1
              ip -6 route add default via 2001:db8::1")?;
-        let mut cmd = out.cmd("dnsmasq");
-        cmd.args([
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",
-            "--no-resolv",
-            "--no-hosts",
-            "--no-poll",
-            "--bind-interfaces",
-            "--user=root",
-            "--pid-file=",
-            "--log-facility=-",
-            "--cache-size=0",
-        ]);
-        cmd.arg(format!("--listen-address={OUT4},{OUT6}"));
-        cmd.arg(format!("--address=/#/{OUTSIDE_A}"));
-        let mut p = Proc::spawn("outside dnsmasq", cmd)?;
-        p.wait_for("started", Duration::from_secs(10))?;
-        lab.procs.push(p);
+        lab.procs.push(resolver(
+            &out,
+            "outside dnsmasq",
+            &[OUT4, OUT6],
+            &[OUTSIDE_A],
+        )?);
         lab.outside = Some(out);
         // Routed and answering, before dnssink is there.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(d) = lab.dig(OUT4, "ready.test", "A")
-                && d.answers.iter().any(|a| a.ends_with(OUTSIDE_A))
-            {
-                return Ok(lab);
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "the outside resolver is not reachable"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        lab.wait_answer(OUT4, OUTSIDE_A)?;
+        Ok(lab)
     }
 
     fn build(vlan: bool) -> Result<Lab> {
@@ -356,36 +333,26 @@ impl Lab {
     }
 
     fn start_resolver(&mut self) -> Result<()> {
-        let mut cmd = self.gateway.cmd("dnsmasq");
-        cmd.args([
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",
-            "--no-resolv",
-            "--no-hosts",
-            "--no-poll",
-            "--bind-interfaces",
-            "--user=root",
-            "--pid-file=",
-            "--log-facility=-",
-            "--cache-size=0",
-        ]);
-        for a in [GW4, GW6] {
-            cmd.arg(format!("--listen-address={a}"));
-        }
-        cmd.arg(format!("--address=/#/{RESOLVER_A}"));
-        cmd.arg(format!("--address=/#/{RESOLVER_AAAA}"));
-        let mut p = Proc::spawn("dnsmasq", cmd)?;
-        p.wait_for("started", Duration::from_secs(10))?;
+        let p = resolver(
+            &self.gateway,
+            "dnsmasq",
+            &[GW4, GW6],
+            &[RESOLVER_A, RESOLVER_AAAA],
+        )?;
         self.procs.push(p);
-        // Ready when it answers.
+        self.wait_answer(GW4, RESOLVER_A)
+    }
+
+    /// Waits until `server` answers a query from the client with `want`.
+    fn wait_answer(&self, server: &str, want: &str) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(r) = self.dig(GW4, "ready.test", "A")
-                && r.answers.iter().any(|a| a.contains(RESOLVER_A))
+            if let Ok(d) = self.dig(server, "ready.test", "A")
+                && d.answers.iter().any(|a| a.ends_with(want))
             {
                 return Ok(());
             }
-            ensure!(Instant::now() < deadline, "dnsmasq does not answer");
+            ensure!(Instant::now() < deadline, "{server} does not answer");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -421,6 +388,30 @@ impl Lab {
             .args(opts))?;
         Dig::parse(&String::from_utf8_lossy(&out.stdout))
     }
+}
+
+/// dnsmasq in `ns`, listening on `listen` and answering every name with `answers`.
+fn resolver(ns: &Netns, what: &str, listen: &[&str], answers: &[&str]) -> Result<Proc> {
+    let mut cmd = ns.cmd("dnsmasq");
+    cmd.args([
+        "--keep-in-foreground",
+        "--conf-file=/dev/null",
+        "--no-resolv",
+        "--no-hosts",
+        "--no-poll",
+        "--bind-interfaces",
+        "--user=root",
+        "--pid-file=",
+        "--log-facility=-",
+        "--cache-size=0",
+    ]);
+    cmd.arg(format!("--listen-address={}", listen.join(",")));
+    for a in answers {
+        cmd.arg(format!("--address=/#/{a}"));
+    }
+    let mut p = Proc::spawn(what, cmd)?;
+    p.wait_for("started", Duration::from_secs(10))?;
+    Ok(p)
 }
 
 /// Runs `f` in a thread that has entered the network namespace `ns`.

@@ -14,3 +14,20 @@ pub fn shared_list(name: &str) -> std::path::PathBuf {
         .join(name);
     p.canonicalize().unwrap_or(p)
 }
+
+/// Runs the loaded program once on `input` through BPF_PROG_TEST_RUN: its action and the
+/// frame it leaves.
+pub fn test_run(s: &dnssink::bpf::Sinkhole, input: &[u8]) -> (u32, Vec<u8>) {
+    use aya::programs::{TestRun as _, TestRunOptions};
+    let mut out = vec![0u8; 4096];
+    let r = s
+        .program()
+        .test_run(TestRunOptions {
+            data_in: Some(input),
+            data_out: Some(&mut out),
+            ..Default::default()
+        })
+        .expect("test_run");
+    out.truncate(r.data_size_out as usize);
+    (r.return_value, out)
+}

@@ -3,7 +3,6 @@
 
 use std::net::IpAddr;
 
-use aya::programs::{TestRun as _, TestRunOptions};
 use dnssink::{
     bpf::Sinkhole,
     iplist::IpRules,
@@ -48,17 +47,7 @@ fn sinkhole(ip_list: &str, canaries: bool, mode: &str) -> Sinkhole {
 }
 
 fn run(s: &Sinkhole, input: &[u8]) -> (u32, Vec<u8>) {
-    let mut out = vec![0u8; 4096];
-    let r = s
-        .program()
-        .test_run(TestRunOptions {
-            data_in: Some(input),
-            data_out: Some(&mut out),
-            ..Default::default()
-        })
-        .unwrap();
-    out.truncate(r.data_size_out as usize);
-    (r.return_value, out)
+    dnssink_tests::test_run(s, input)
 }
 
 fn to(dst: &str, dport: u16) -> Spec {

@@ -4,7 +4,6 @@
 
 use std::net::IpAddr;
 
-use aya::programs::{TestRun as _, TestRunOptions};
 use dnssink::{
     ListSpec,
     bpf::Sinkhole,
@@ -42,17 +41,7 @@ fn sinkhole() -> Sinkhole {
 }
 
 fn run(s: &Sinkhole, input: &[u8]) -> (u32, Vec<u8>) {
-    let mut out = vec![0u8; 4096];
-    let r = s
-        .program()
-        .test_run(TestRunOptions {
-            data_in: Some(input),
-            data_out: Some(&mut out),
-            ..Default::default()
-        })
-        .expect("test_run");
-    out.truncate(r.data_size_out as usize);
-    (r.return_value, out)
+    dnssink_tests::test_run(s, input)
 }
 
 /// Runs a query that must be answered, and checks what every answer must hold.

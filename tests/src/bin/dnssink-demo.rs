@@ -5,7 +5,7 @@
 use std::io::Write as _;
 
 use anyhow::{Context as _, Result};
-use dnssink_tests::lab::{GW4, GW6, Lab};
+use dnssink_tests::lab::{GW4, GW6, Lab, OUT4};
 
 const BLOCKLIST: &str = "\
 ! dnssink demo: adblock rules cover a name and everything below it
@@ -33,18 +33,26 @@ fn main() -> Result<()> {
 }
 
 fn run(block: &std::path::Path, hosts: &std::path::Path) -> Result<()> {
-    println!(
-        "Building the lab: client and gateway namespaces, a veth link, dnsmasq on the gateway..."
-    );
-    let mut lab = Lab::new().context("building the lab (run as root)")?;
+    println!("Building the lab: client, gateway and outside namespaces, dnsmasq on the gateway...");
+    let mut lab = Lab::with_outside().context("building the lab (run as root)")?;
     println!("  client  {}  198.18.0.2  2001:db8::2", lab.client.name);
     println!(
         "  gateway {}  198.18.0.1  2001:db8::1  (dnsmasq answers every name it gets)",
         lab.gateway.name
     );
+    if let Some(out) = &lab.outside {
+        println!(
+            "  outside {}  {OUT4}  (a resolver the clients should not use)",
+            out.name
+        );
+    }
     println!();
     println!("Blocklists:\n{}{}", indent(BLOCKLIST), indent(HOSTS));
     let mut args = vec![
+        "--resolver".to_string(),
+        GW4.to_string(),
+        "--resolver".to_string(),
+        GW6.to_string(),
         "--blocklist".to_string(),
         block.display().to_string(),
         "--blocklist".to_string(),
@@ -67,17 +75,24 @@ fn run(block: &std::path::Path, hosts: &std::path::Path) -> Result<()> {
         ("exact.example", "A", GW6),
         ("www.exact.example", "A", GW4),
         ("news.example", "AAAA", GW6),
+        ("use-application-dns.net", "A", GW4),
+        ("news.example", "A", OUT4),
+        ("ads.example", "A", OUT4),
     ];
     if real {
         queries.push(("012proxy.ga", "A", GW4));
     }
     println!(
-        "{:<22} {:<6} {:<12} {:<34} answered by",
+        "{:<23} {:<6} {:<12} {:<34} answered by",
         "name", "type", "server", "answer"
     );
     let mut out = std::io::stdout().lock();
     for (name, qtype, server) in queries {
-        let d = lab.dig(server, name, qtype)?;
+        let Ok(d) = lab.dig(server, name, qtype) else {
+            let (answer, by) = ("no answer", "dropped: not an internal resolver");
+            writeln!(out, "{name:<23} {qtype:<6} {server:<12} {answer:<34} {by}")?;
+            continue;
+        };
         let answer = if d.answers.is_empty() {
             d.status.clone()
         } else {
@@ -88,12 +103,14 @@ fn run(block: &std::path::Path, hosts: &std::path::Path) -> Result<()> {
                 .collect();
             format!("{} {}", d.status, rdata.join(" "))
         };
-        let by = if d.from_dnssink() {
+        let by = if d.from_dnssink() && name == "use-application-dns.net" {
+            "dnssink, in XDP (a canary: Firefox keeps DoH off)"
+        } else if d.from_dnssink() {
             "dnssink, in XDP"
         } else {
             "the resolver (dnsmasq)"
         };
-        writeln!(out, "{name:<22} {qtype:<6} {server:<12} {answer:<34} {by}")?;
+        writeln!(out, "{name:<23} {qtype:<6} {server:<12} {answer:<34} {by}")?;
     }
     drop(out);
     println!("\nStopping dnssink and tearing the lab down.");

@@ -61,13 +61,8 @@ pub fn name_from(root: u64, text: &str) -> u64 {
     h
 }
 
-/// A second hash of a name, independent of [`name`]: it tells two names that share a tag
-/// apart when a table is built.
-pub fn check(text: &str) -> u32 {
-    name_and_check(ROOT, text).1
-}
-
-/// [`name_from`] and [`check`] in one pass over the labels.
+/// [`name_from`], and a second hash of the name, independent of it, in one pass over the
+/// labels: the second tells two names that share a tag apart when a table is built.
 pub fn name_and_check(root: u64, text: &str) -> (u64, u32) {
     let (mut h, mut c) = (root, 0x243f_6a88_85a3_08d3u64);
     for l in text.trim_end_matches('.').rsplit('.') {

@@ -73,13 +73,6 @@ impl Kind {
         }
     }
 
-    pub const fn is_allow(self) -> bool {
-        matches!(
-            self,
-            Kind::AllowExact | Kind::AllowSubtree | Kind::AllowBelow
-        )
-    }
-
     fn with_role(self, role: Role) -> Kind {
         match (role, self) {
             (Role::Allow, Kind::BlockExact) => Kind::AllowExact,

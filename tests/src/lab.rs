@@ -227,9 +227,6 @@ pub const OUT4: &str = "198.19.0.2";
 pub const OUT6: &str = "2001:db8:1::2";
 pub const OUTSIDE_A: &str = "198.19.100.9";
 
-/// The tc programs that make the LAN link carry VLAN 100 (see `tests/lab-ebpf`).
-static LAB_VLAN: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dnssink-lab-vlan"));
-
 impl Lab {
     /// An untagged LAN.
     pub fn new() -> Result<Lab> {
@@ -249,20 +246,7 @@ impl Lab {
     pub fn with_outside() -> Result<Lab> {
         let mut lab = Lab::build(false)?;
         let out = Netns::new("out")?;
-        run(Command::new("ip").args([
-            "link",
-            "add",
-            "wan0",
-            "netns",
-            &lab.gateway.name,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "wan0",
-            "netns",
-            &out.name,
-        ]))?;
+        veth(&lab.gateway, "wan0", &out, "wan0")?;
         lab.gateway.sh("ip link set wan0 up
              ip addr add 198.19.0.1/24 dev wan0
              ip -6 addr add 2001:db8:1::1/64 dev wan0 nodad
@@ -292,20 +276,7 @@ impl Lab {
     fn build(vlan: bool) -> Result<Lab> {
         let client = Netns::new("client")?;
         let gateway = Netns::new("gw")?;
-        run(Command::new("ip").args([
-            "link",
-            "add",
-            CLIENT_IF,
-            "netns",
-            &client.name,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            GATEWAY_IF,
-            "netns",
-            &gateway.name,
-        ]))?;
+        veth(&client, CLIENT_IF, &gateway, GATEWAY_IF)?;
         for (ns, host) in [(&client, "2"), (&gateway, "1")] {
             let ifc = CLIENT_IF;
             ns.sh(&format!(
@@ -357,6 +328,13 @@ impl Lab {
         }
     }
 
+    /// Runs `dnssink ARGS...` on the gateway to the end (`reload`, `query`...).
+    pub fn run_dnssink(&self, args: &[&str]) -> Result<Output> {
+        let mut c = self.gateway.cmd(dnssink_bin()?);
+        c.args(args);
+        Ok(c.output()?)
+    }
+
     /// Starts `dnssink attach` on the gateway's LAN interface and waits until it is attached.
     pub fn start_dnssink(&mut self, args: &[&str]) -> Result<String> {
         let mut cmd = self.gateway.cmd(dnssink_bin()?);
@@ -390,6 +368,16 @@ impl Lab {
     }
 }
 
+/// A veth pair from `a` (named `a_if`) to `b` (named `b_if`), made in place so that the root
+/// namespace never holds either end.
+pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> Result<()> {
+    run(Command::new("ip").args([
+        "link", "add", a_if, "netns", &a.name, "type", "veth", "peer", "name", b_if, "netns",
+        &b.name,
+    ]))?;
+    Ok(())
+}
+
 /// dnsmasq in `ns`, listening on `listen` and answering every name with `answers`.
 fn resolver(ns: &Netns, what: &str, listen: &[&str], answers: &[&str]) -> Result<Proc> {
     let mut cmd = ns.cmd("dnsmasq");
@@ -414,6 +402,11 @@ fn resolver(ns: &Netns, what: &str, listen: &[&str], answers: &[&str]) -> Result
     Ok(p)
 }
 
+/// The lab's own BPF programs (`tests/lab-ebpf`): the tc programs of the VLAN lab, and the
+/// bench's reflector and pass program.
+pub static LAB_PROGRAMS: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dnssink-lab"));
+
 /// Runs `f` in a thread that has entered the network namespace `ns`.
 pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
     let path = format!("/run/netns/{ns}");
@@ -435,7 +428,7 @@ pub fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> Result<T> + Send) -> Resu
 /// (and drop untagged frames) on ingress.
 fn attach_vlan(iface: &str) -> Result<aya::Ebpf> {
     use aya::programs::{SchedClassifier, TcAttachType, tc};
-    let mut ebpf = aya::Ebpf::load(LAB_VLAN).context("loading the lab's tc programs")?;
+    let mut ebpf = aya::Ebpf::load(LAB_PROGRAMS).context("loading the lab's tc programs")?;
     let _ = tc::qdisc_add_clsact(iface); // may exist already
     for (name, dir) in [
         ("vlan_push", TcAttachType::Egress),

@@ -193,12 +193,7 @@ fn clients_stay_on_the_internal_resolver() {
 
     // A reload swaps the blocked destinations too.
     std::fs::write(ips.path(), "198.19.0.2 tcp/8443\n").unwrap();
-    let out = lab
-        .gateway
-        .cmd(dnssink_tests::lab::dnssink_bin().unwrap())
-        .args(["reload", "lan0"])
-        .output()
-        .unwrap();
+    let out = lab.run_dnssink(&["reload", "lan0"]).unwrap();
     assert!(
         out.status.success(),
         "{}",

@@ -98,12 +98,6 @@ fn stream(stop: &AtomicBool, reloaded: &AtomicUsize) -> anyhow::Result<Stream> {
     Ok(st)
 }
 
-fn dnssink(lab: &Lab, args: &[&str]) -> std::process::Output {
-    let mut c = lab.gateway.cmd(lab::dnssink_bin().unwrap());
-    c.args(args);
-    c.output().unwrap()
-}
-
 #[test]
 fn ten_reloads_under_load() {
     let mut lab = Lab::new().unwrap();
@@ -132,7 +126,7 @@ fn ten_reloads_under_load() {
         for v in 1..=10 {
             std::fs::write(&path, list(v)).unwrap();
             let t = Instant::now();
-            let out = dnssink(&lab, &["reload", "lan0"]);
+            let out = lab.run_dnssink(&["reload", "lan0"]).unwrap();
             times.push(t.elapsed());
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(
@@ -169,7 +163,7 @@ fn ten_reloads_under_load() {
 
     // A failed reload keeps the old rules, and says why.
     std::fs::remove_file(&path).unwrap();
-    let out = dnssink(&lab, &["reload", "lan0"]);
+    let out = lab.run_dnssink(&["reload", "lan0"]).unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -181,7 +175,9 @@ fn ten_reloads_under_load() {
 
     // Which rule blocks a name: asked of the running instance.
     std::fs::write(&path, list(10)).unwrap();
-    let out = dnssink(&lab, &["query", "www.both7.test", "pass.test"]);
+    let out = lab
+        .run_dnssink(&["query", "www.both7.test", "pass.test"])
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -225,7 +225,6 @@ fn response_modes() {
     let p = answer(&s, &spec, &aaaa);
     assert!(p.message.answers().is_empty());
     soa(&p, 3600);
-    let _ = Config::default();
 }
 
 #[test]
@@ -310,7 +309,7 @@ fn longest_name_is_answered() {
     }
 }
 
-/// Rewrites the question name of `msg` as raw wire bytes.
+/// A query (ID 0x4242, RD) whose question name is `wire_name`, as raw wire bytes.
 fn with_name(wire_name: &[u8], edns: bool) -> Vec<u8> {
     let mut m = vec![0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, edns as u8];
     m.extend_from_slice(wire_name);

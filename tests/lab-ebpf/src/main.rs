@@ -1,5 +1,6 @@
-//! tc programs for the test lab: make a veth link carry VLAN 100 on both ends, as a VLAN
-//! subinterface would, on kernels built without 802.1Q support.
+//! The lab's own programs. tc programs make a veth link carry VLAN 100 on both ends, as a
+//! VLAN subinterface would, on kernels built without 802.1Q support; the bench's XDP reflector
+//! and pass program are below them.
 //!
 //! Egress pushes the tag (the interface has tx-vlan offload off, so the kernel writes it into
 //! the frame, where XDP on the other end reads it). Ingress takes it off again, and drops

@@ -33,7 +33,7 @@ use anyhow::{Context as _, Result, bail};
 use aya::programs::{TestRun as _, TestRunOptions, Xdp, XdpMode};
 use dnssink_tests::{
     frame,
-    lab::{Netns, Proc, dnssink_bin, live_table, map_show, run},
+    lab::{LAB_PROGRAMS, Netns, Proc, dnssink_bin, live_table, map_show, run, veth},
 };
 
 /// The client and the gateway.
@@ -262,20 +262,7 @@ impl BenchLab {
     fn new() -> Result<BenchLab> {
         let client = Netns::new("bclient")?;
         let gateway = Netns::new("bgw")?;
-        run(Command::new("ip").args([
-            "link",
-            "add",
-            "lan0",
-            "netns",
-            &client.name,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "lan0",
-            "netns",
-            &gateway.name,
-        ]))?;
+        veth(&client, "lan0", &gateway, "lan0")?;
         for (ns, addr) in [(&client, CLIENT), (&gateway, GATEWAY)] {
             ns.sh(&format!(
                 "ip link set lan0 up\nip addr add {addr}/24 dev lan0"
@@ -295,7 +282,7 @@ impl BenchLab {
     ) -> Result<()> {
         match row.peer {
             "reflector" => {
-                let mut ebpf = aya::Ebpf::load(LAB_EBPF)?;
+                let mut ebpf = aya::Ebpf::load(LAB_PROGRAMS)?;
                 let id = dnssink_tests::lab::in_netns(&self.gateway.name, || {
                     let p: &mut Xdp = ebpf
                         .program_mut("reflector")
@@ -457,7 +444,7 @@ impl BenchLab {
     fn client_pass(&self) -> Result<aya::Ebpf> {
         // kxdpgun leaves its own program behind.
         self.client.sh("ip link set dev lan0 xdp off")?;
-        let mut ebpf = aya::Ebpf::load(LAB_EBPF)?;
+        let mut ebpf = aya::Ebpf::load(LAB_PROGRAMS)?;
         dnssink_tests::lab::in_netns(&self.client.name, || {
             let p: &mut Xdp = ebpf
                 .program_mut("xdp_pass")
@@ -558,9 +545,6 @@ impl BenchLab {
         Ok((t1 - t0) as f64 / (n1 - n0) as f64)
     }
 }
-
-/// The lab's programs: the reflector and the pass program.
-static LAB_EBPF: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dnssink-lab-vlan"));
 
 /// ns per run of dnssink's program on a blocked query, from BPF_PROG_TEST_RUN with repeat,
 /// with the list's rules loaded.

@@ -43,7 +43,7 @@ impl Sinkhole {
     /// Loads the program and fills its maps: the config, and the rule table.
     pub fn load(rules: &RuleSet, config: &Config) -> Result<Sinkhole> {
         let mut s = Sinkhole::load_program(config)?;
-        s.swap_rules(rules)?;
+        s.swap(rules, &IpRules::default())?;
         Ok(s)
     }
 
@@ -85,18 +85,41 @@ impl Sinkhole {
         a.set(0, config, 0).context("writing the CONFIG map")
     }
 
-    /// Builds the kernel table for `rules` beside the live one, then makes it live with one
-    /// update of the table slot. The old table is freed once no packet uses it.
-    pub fn swap_rules(&mut self, rules: &RuleSet) -> Result<()> {
+    /// Builds the rule table and the tries of blocked destinations beside the live ones, then
+    /// makes them live, one map update each. Every new map is built before any goes live: a
+    /// failure leaves the old rules and the old destinations in place, together. The old maps
+    /// are freed once no packet uses them.
+    pub fn swap(&mut self, rules: &RuleSet, ips: &IpRules) -> Result<()> {
+        const NO_PREALLOC: u32 = 1;
+        const ENTRIES: u32 = 65536;
         let table = create_table(&rules.table).with_context(|| {
             format!(
                 "creating the rule table ({} KiB of kernel memory)",
                 rules.table_bytes() / 1024
             )
         })?;
+        if ips.v4.len().max(ips.v6.len()) > ENTRIES as usize {
+            bail!("more than {ENTRIES} blocked IPv4 or IPv6 destinations");
+        }
+        let mut t4: LpmTrie<MapData, [u8; 4], IpRule> = LpmTrie::create(ENTRIES, NO_PREALLOC)?;
+        for (addr, len, rule) in &ips.v4 {
+            t4.insert(&Key::new(*len as u32, *addr), rule, 0)?;
+        }
+        let mut t6: LpmTrie<MapData, [u8; 16], IpRule> = LpmTrie::create(ENTRIES, NO_PREALLOC)?;
+        for (addr, len, rule) in &ips.v6 {
+            t6.insert(&Key::new(*len as u32, *addr), rule, 0)?;
+        }
         let mut slot: ArrayOfMaps<&mut MapData, MapData> =
             ArrayOfMaps::try_from(self.map_mut(maps::TABLES)?)?;
-        slot.set(0, &table, 0).context("making the rule table live")
+        slot.set(0, &table, 0)
+            .context("making the rule table live")?;
+        let mut s4: ArrayOfMaps<&mut MapData, LpmTrie<MapData, [u8; 4], IpRule>> =
+            ArrayOfMaps::try_from(self.map_mut(maps::BLOCK4)?)?;
+        s4.set(0, &t4, 0)
+            .context("making the IPv4 block list live")?;
+        let mut s6: ArrayOfMaps<&mut MapData, LpmTrie<MapData, [u8; 16], IpRule>> =
+            ArrayOfMaps::try_from(self.map_mut(maps::BLOCK6)?)?;
+        s6.set(0, &t6, 0).context("making the IPv6 block list live")
     }
 
     /// The internal resolvers (--resolver).
@@ -121,30 +144,6 @@ impl Sinkhole {
                 .context("filling the PORTS map (at most 256)")?;
         }
         Ok(())
-    }
-
-    /// Builds the tries of blocked destinations beside the live ones and swaps them in.
-    pub fn swap_ip_rules(&mut self, rules: &IpRules) -> Result<()> {
-        const NO_PREALLOC: u32 = 1;
-        const ENTRIES: u32 = 65536;
-        if rules.v4.len().max(rules.v6.len()) > ENTRIES as usize {
-            bail!("more than {ENTRIES} blocked IPv4 or IPv6 destinations");
-        }
-        let mut t4: LpmTrie<MapData, [u8; 4], IpRule> = LpmTrie::create(ENTRIES, NO_PREALLOC)?;
-        for (addr, len, rule) in &rules.v4 {
-            t4.insert(&Key::new(*len as u32, *addr), rule, 0)?;
-        }
-        let mut t6: LpmTrie<MapData, [u8; 16], IpRule> = LpmTrie::create(ENTRIES, NO_PREALLOC)?;
-        for (addr, len, rule) in &rules.v6 {
-            t6.insert(&Key::new(*len as u32, *addr), rule, 0)?;
-        }
-        let mut s4: ArrayOfMaps<&mut MapData, LpmTrie<MapData, [u8; 4], IpRule>> =
-            ArrayOfMaps::try_from(self.map_mut(maps::BLOCK4)?)?;
-        s4.set(0, &t4, 0)
-            .context("making the IPv4 block list live")?;
-        let mut s6: ArrayOfMaps<&mut MapData, LpmTrie<MapData, [u8; 16], IpRule>> =
-            ArrayOfMaps::try_from(self.map_mut(maps::BLOCK6)?)?;
-        s6.set(0, &t6, 0).context("making the IPv6 block list live")
     }
 
     pub fn program(&self) -> &Xdp {

@@ -197,8 +197,7 @@ fn attach(args: AttachArgs) -> Result<()> {
         "lists compiled and program verified at {:.3}s",
         started.elapsed().as_secs_f64()
     );
-    sinkhole.swap_rules(&loaded.rules)?;
-    sinkhole.swap_ip_rules(&ip_rules)?;
+    sinkhole.swap(&loaded.rules, &ip_rules)?;
     sinkhole.set_resolvers(&args.resolvers)?;
     sinkhole.set_ports(&args.block_ports)?;
     tracing::debug!("table filled at {:.3}s", started.elapsed().as_secs_f64());
@@ -296,8 +295,7 @@ fn reload(args: &AttachArgs, sinkhole: &mut bpf::Sinkhole) -> Result<String> {
     let started = std::time::Instant::now();
     let loaded = args.lists.load()?;
     let ip_rules = args.ip_rules()?;
-    sinkhole.swap_rules(&loaded.rules)?;
-    sinkhole.swap_ip_rules(&ip_rules)?;
+    sinkhole.swap(&loaded.rules, &ip_rules)?;
     sinkhole.set_config(&args.config(&ip_rules))?;
     Ok(format!(
         "{}; rule table {} KiB, in {:.2}s",

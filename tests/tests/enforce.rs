@@ -209,4 +209,35 @@ fn clients_stay_on_the_internal_resolver() {
         assert!(connects(&lab, OUT6, 8443), "now allowed over IPv6");
         stop.store(true, Ordering::Relaxed);
     });
+
+    // A reload that fails part way (the new rule table is built, the destinations are too
+    // many) changes nothing: the old rules and the old destinations stay, together.
+    std::fs::write(block.path(), "||other.test^\n").unwrap();
+    let too_many: String = (0..65_537u32)
+        .map(|i| format!("10.{}.{}.{} tcp/1\n", i >> 16, (i >> 8) & 255, i & 255))
+        .collect();
+    std::fs::write(ips.path(), too_many).unwrap();
+    let out = lab.run_dnssink(&["reload", "lan0"]).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("more than 65536"),
+        "{err}"
+    );
+    let d = lab.dig(GW4, "www.ads.test", "A").unwrap();
+    assert!(d.status == "NXDOMAIN" && d.from_dnssink(), "{}", d.text);
+    let d = lab.dig(GW4, "other.test", "A").unwrap();
+    assert!(
+        d.answers.iter().any(|a| a.ends_with(RESOLVER_A)),
+        "{}",
+        d.text
+    );
+    let stop = AtomicBool::new(false);
+    let seen = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        s.spawn(|| listen(&out_ns, &stop, &seen));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!connects(&lab, OUT4, 8443), "still blocked");
+        assert!(connects(&lab, OUT4, 8444), "still allowed");
+        stop.store(true, Ordering::Relaxed);
+    });
 }

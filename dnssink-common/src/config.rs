@@ -28,7 +28,9 @@ pub struct Config {
     /// (--block-ip) or blocked ports (--block-port). Zero: only DoT and DoQ are dropped, by
     /// port.
     pub policy: u8,
-    pub _pad: [u8; 3],
+    /// What the query log gets: one of `event::level`.
+    pub log: u8,
+    pub _pad: [u8; 2],
     /// TTL of answer records, and of the SOA that clients cache negative answers for.
     pub ttl: u32,
     pub v4: [u8; 4],
@@ -45,7 +47,8 @@ impl Config {
             has_v6: 0,
             enforce: 0,
             policy: 0,
-            _pad: [0; 3],
+            log: crate::event::level::ANSWERED,
+            _pad: [0; 2],
             ttl,
             v4: [0; 4],
             v6: [0; 16],

@@ -52,6 +52,8 @@ counters! {
     DROP_PORT = 18, "dropped_port";
     /// A destination blocked with --block-ip: dropped.
     DROP_IP = 19, "dropped_ip";
+    /// A query-log event lost: the ring buffer was full.
+    LOG_DROPPED = 20, "log_dropped";
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod answer;
 pub mod config;
 pub mod counters;
 pub mod csum;
+pub mod event;
 pub mod hash;
 pub mod name;
 pub mod policy;
@@ -39,6 +40,11 @@ pub mod maps {
     pub const CONFIG: &str = "CONFIG";
     pub const COUNTERS: &str = "COUNTERS";
     pub const SCRATCH: &str = "SCRATCH";
+    pub const EVENTS: &str = "EVENTS";
+    /// Every map, for pinning.
+    pub const ALL: &[&str] = &[
+        TABLES, RESOLVERS, PORTS, BLOCK4, BLOCK6, CONFIG, COUNTERS, SCRATCH, EVENTS,
+    ];
 }
 
 /// Flags of the rule table's maps: `BPF_F_INNER_MAP` (tables of any size fit the slot) and

@@ -9,13 +9,14 @@
 mod counters;
 mod enforce;
 mod frame;
+mod log;
 mod ptr;
 mod question;
 mod reply;
 mod rules;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
-use dnssink_common::{counters as c, policy};
+use dnssink_common::{counters as c, event::level, policy};
 use rules::Scratch;
 
 #[xdp]
@@ -82,22 +83,26 @@ fn answer(
     let q = question::parse(ctx, &hdrs, scratch)?;
     let verdict = q.labels.lookup();
     if !verdict.blocked() {
-        return Err(if verdict.block() || verdict.canary() != 0 {
+        let why = if verdict.block() || verdict.canary() != 0 {
             c::ALLOWED
         } else {
             c::PASSED
-        });
+        };
+        log::query(ctx, &hdrs, q.name.wire_len, q.qtype, why, level::ALL);
+        return Err(why);
     }
     let canary = verdict.canary();
     let action = reply::send(ctx, &hdrs, &q, canary)?;
     if action == xdp_action::XDP_TX {
-        counters::bump(if canary != 0 {
+        let why = if canary != 0 {
             c::ANSWERED_CANARY
         } else if verdict.subtree() {
             c::ANSWERED_SUBTREE
         } else {
             c::ANSWERED_EXACT
-        });
+        };
+        counters::bump(why);
+        log::query(ctx, &hdrs, q.name.wire_len, q.qtype, why, level::ANSWERED);
     }
     Ok(action)
 }

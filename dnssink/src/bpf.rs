@@ -1,14 +1,24 @@
 //! The BPF program in the kernel: load it, fill its maps, attach it.
 
-use std::{collections::HashMap as StdHashMap, io};
+use std::{
+    collections::HashMap as StdHashMap,
+    io,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use std::net::IpAddr;
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, ArrayOfMaps, HashMap, LpmTrie, MapData, PerCpuArray, lpm_trie::Key},
-    programs::{ProgramError, Xdp, XdpMode, xdp::XdpError},
+    maps::{
+        Array, ArrayOfMaps, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf, lpm_trie::Key,
+    },
+    programs::{
+        ProgramError, Xdp, XdpMode,
+        links::{FdLink, PinnedLink},
+        xdp::{XdpError, XdpLink, XdpLinkId},
+    },
 };
 use dnssink_common::{
     config::Config,
@@ -37,23 +47,46 @@ pub enum Mode {
 /// The loaded program and its maps.
 pub struct Sinkhole {
     ebpf: Ebpf,
+    /// Where the maps (and with `--on-exit keep`, the link) are pinned.
+    pins: Option<PathBuf>,
+}
+
+/// How to load the program.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Pin the maps here, or reuse those pinned here already (a kept instance's).
+    pub pins: Option<PathBuf>,
+    /// Bytes of the query log's ring buffer (a power of two, at least a page); None for the
+    /// program's default.
+    pub log_buffer: Option<u32>,
 }
 
 impl Sinkhole {
     /// Loads the program and fills its maps: the config, and the rule table.
     pub fn load(rules: &RuleSet, config: &Config) -> Result<Sinkhole> {
-        let mut s = Sinkhole::load_program(config)?;
+        let mut s = Sinkhole::load_program(&LoadOptions::default())?;
+        s.set_config(config)?;
         s.swap(rules, &IpRules::default())?;
         Ok(s)
     }
 
-    /// Loads the program with its config and no rules yet: the verifier's work, which can
-    /// run while the lists are read.
-    pub fn load_program(config: &Config) -> Result<Sinkhole> {
+    /// Loads the program with no config and no rules yet (or with those of the maps pinned
+    /// in `opts.pins`): the verifier's work, which can run while the lists are read.
+    pub fn load_program(opts: &LoadOptions) -> Result<Sinkhole> {
         let t = std::time::Instant::now();
-        let mut ebpf = EbpfLoader::new()
-            .load(OBJECT)
-            .context("loading the BPF object")?;
+        let mut loader = EbpfLoader::new();
+        if let Some(dir) = &opts.pins {
+            for name in maps::ALL {
+                loader.map_pin_path(name, crate::pin::map(dir, name));
+            }
+        }
+        if let Some(bytes) = opts.log_buffer {
+            loader.map_max_entries(maps::EVENTS, bytes);
+        }
+        let mut ebpf = loader.load(OBJECT).with_context(|| match &opts.pins {
+            Some(dir) => format!("loading the BPF object with its maps in {}", dir.display()),
+            None => "loading the BPF object".to_string(),
+        })?;
         let prog: &mut Xdp = ebpf
             .program_mut(dnssink_common::PROGRAM)
             .ok_or_else(|| anyhow!("no program {} in the object", dnssink_common::PROGRAM))?
@@ -69,9 +102,13 @@ impl Sinkhole {
             Err(e) => tracing::debug!("no program info: {e}"),
         }
         tracing::debug!("program verified in {:.3}s", t.elapsed().as_secs_f64());
-        let mut s = Sinkhole { ebpf };
-        s.set_config(config)?;
-        Ok(s)
+        if let Some(dir) = &opts.pins {
+            crate::pin::restrict(dir)?;
+        }
+        Ok(Sinkhole {
+            ebpf,
+            pins: opts.pins.clone(),
+        })
     }
 
     fn map_mut(&mut self, name: &str) -> Result<&mut aya::maps::Map> {
@@ -124,26 +161,25 @@ impl Sinkhole {
 
     /// The internal resolvers (--resolver).
     pub fn set_resolvers(&mut self, addrs: &[IpAddr]) -> Result<()> {
-        let mut m: HashMap<_, [u8; 16], u8> = HashMap::try_from(self.map_mut(maps::RESOLVERS)?)?;
-        for a in addrs {
-            let key = match a {
+        let keys: Vec<[u8; 16]> = addrs
+            .iter()
+            .map(|a| match a {
                 IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
                 IpAddr::V6(v6) => v6.octets(),
-            };
-            m.insert(key, 1, 0)
-                .context("filling the RESOLVERS map (at most 64)")?;
-        }
-        Ok(())
+            })
+            .collect();
+        let m: HashMap<_, [u8; 16], u8> = HashMap::try_from(self.map_mut(maps::RESOLVERS)?)?;
+        replace_set(m, &keys).context("filling the RESOLVERS map (at most 64)")
     }
 
     /// The blocked ports (--block-port).
     pub fn set_ports(&mut self, ports: &[(u8, u16)]) -> Result<()> {
-        let mut m: HashMap<_, u32, u8> = HashMap::try_from(self.map_mut(maps::PORTS)?)?;
-        for &(proto, port) in ports {
-            m.insert(policy::port_key(proto, port), 1, 0)
-                .context("filling the PORTS map (at most 256)")?;
-        }
-        Ok(())
+        let keys: Vec<u32> = ports
+            .iter()
+            .map(|&(proto, port)| policy::port_key(proto, port))
+            .collect();
+        let m: HashMap<_, u32, u8> = HashMap::try_from(self.map_mut(maps::PORTS)?)?;
+        replace_set(m, &keys).context("filling the PORTS map (at most 256)")
     }
 
     pub fn program(&self) -> &Xdp {
@@ -160,8 +196,56 @@ impl Sinkhole {
             .expect("the program was checked at load")
     }
 
-    /// Attaches to `iface`; returns the mode it is attached in.
-    pub fn attach(&mut self, iface: &str, mode: Mode) -> Result<&'static str> {
+    /// Attaches to `iface` and returns the mode it is attached in. With `keep`, the link is
+    /// pinned beside the maps: the program stays attached when this process ends.
+    pub fn attach(&mut self, iface: &str, mode: Mode, keep: bool) -> Result<&'static str> {
+        let (id, name) = self.attach_link(iface, mode)?;
+        if keep {
+            let dir = self
+                .pins
+                .clone()
+                .ok_or_else(|| anyhow!("--on-exit keep needs the maps pinned"))?;
+            let link = self.program_mut().take_link(id)?;
+            let link = FdLink::try_from(link).map_err(|_| {
+                anyhow!(
+                    "--on-exit keep needs a BPF link, which this kernel does not give for XDP \
+                     (Linux 5.9 or later)"
+                )
+            })?;
+            let path = dir.join(crate::pin::LINK);
+            link.pin(&path)
+                .with_context(|| format!("pinning the link at {}", path.display()))?;
+            crate::pin::restrict(&dir)?;
+        }
+        Ok(name)
+    }
+
+    /// Takes over the program attached by a kept instance (pinned in this one's directory):
+    /// the link switches to this program in one update, so no packet goes unfiltered. With
+    /// `keep` false the pin is removed, and the program goes when this process ends.
+    pub fn adopt(&mut self, keep: bool) -> Result<()> {
+        let dir = self
+            .pins
+            .clone()
+            .ok_or_else(|| anyhow!("adopting needs the maps pinned"))?;
+        let path = dir.join(crate::pin::LINK);
+        let pinned = PinnedLink::from_pin(&path)
+            .with_context(|| format!("opening the kept link {}", path.display()))?;
+        let fd_link = if keep {
+            FdLink::from(pinned)
+        } else {
+            pinned
+                .unpin()
+                .with_context(|| format!("removing {}", path.display()))?
+        };
+        let link = XdpLink::try_from(fd_link).context("the kept link is not an XDP link")?;
+        self.program_mut()
+            .attach_to_link(link)
+            .context("switching the kept link to the new program")?;
+        Ok(())
+    }
+
+    fn attach_link(&mut self, iface: &str, mode: Mode) -> Result<(XdpLinkId, &'static str)> {
         let (first, fallback) = match mode {
             Mode::Native => (XdpMode::Driver, None),
             Mode::Generic => (XdpMode::Skb, None),
@@ -170,14 +254,15 @@ impl Sinkhole {
         };
         let prog = self.program_mut();
         match prog.attach(iface, first) {
-            Ok(_) => Ok(mode_name(first)),
+            Ok(id) => Ok((id, mode_name(first))),
             Err(e) if errno(&e) == Some(libc::EOPNOTSUPP) || errno(&e) == Some(libc::EINVAL) => {
                 match fallback {
                     Some(m) => {
                         tracing::info!("{iface} has no native XDP; attaching in generic mode");
-                        prog.attach(iface, m)
+                        let id = prog
+                            .attach(iface, m)
                             .map_err(|e| attach_error(e, iface, m))?;
-                        Ok(mode_name(m))
+                        Ok((id, mode_name(m)))
                     }
                     None => Err(attach_error(e, iface, first)),
                 }
@@ -197,14 +282,54 @@ impl Sinkhole {
             .ebpf
             .map(maps::COUNTERS)
             .ok_or_else(|| anyhow!("no COUNTERS map"))?;
-        let a: PerCpuArray<_, u64> = PerCpuArray::try_from(map)?;
-        let mut out = StdHashMap::new();
-        for &(idx, name) in counters::ALL {
-            let per_cpu = a.get(&idx, 0).context("reading COUNTERS")?;
-            out.insert(name, per_cpu.iter().sum());
-        }
-        Ok(out)
+        read_counters(map)
     }
+
+    /// The query log's ring buffer, for one reader.
+    pub fn take_events(&mut self) -> Result<RingBuf<MapData>> {
+        let map = self
+            .ebpf
+            .take_map(maps::EVENTS)
+            .ok_or_else(|| anyhow!("no {} map (already taken?)", maps::EVENTS))?;
+        Ok(RingBuf::try_from(map)?)
+    }
+}
+
+/// The counters of the instance pinned in `dir`, summed over CPUs, by name.
+pub fn pinned_counters(dir: &Path) -> Result<StdHashMap<&'static str, u64>> {
+    let path = crate::pin::map(dir, maps::COUNTERS);
+    let data = MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))?;
+    read_counters(&Map::from_map_data(data)?)
+}
+
+fn read_counters(map: &Map) -> Result<StdHashMap<&'static str, u64>> {
+    let a: PerCpuArray<_, u64> = PerCpuArray::try_from(map)?;
+    let mut out = StdHashMap::new();
+    for &(idx, name) in counters::ALL {
+        let per_cpu = a.get(&idx, 0).context("reading COUNTERS")?;
+        out.insert(name, per_cpu.iter().sum());
+    }
+    Ok(out)
+}
+
+/// Makes the keys of `m` exactly `keys`: the new ones are added before the old ones go, so a
+/// live program (a kept one, adopted) never sees a key missing that stays.
+fn replace_set<K: aya::Pod + PartialEq>(
+    mut m: HashMap<&mut MapData, K, u8>,
+    keys: &[K],
+) -> Result<()> {
+    for k in keys {
+        m.insert(k, 1, 0)?;
+    }
+    let stale: Vec<K> = m
+        .keys()
+        .filter_map(|k| k.ok())
+        .filter(|k| !keys.contains(k))
+        .collect();
+    for k in stale {
+        m.remove(&k)?;
+    }
+    Ok(())
 }
 
 fn mode_name(m: XdpMode) -> &'static str {

@@ -4,8 +4,15 @@
 //! uses.
 
 pub mod bpf;
+pub mod cli;
+pub mod config_file;
+pub mod control;
+pub mod daemon;
 pub mod iplist;
 pub mod lists;
+pub mod metrics;
+pub mod pin;
+pub mod qlog;
 pub mod query;
 pub mod response;
 pub mod rules;

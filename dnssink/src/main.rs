@@ -1,153 +1,15 @@
 //! The `dnssink` command.
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::Parser as _;
 use dnssink::{
-    ListSpec, bpf,
-    lists::{Format, Options, Role},
-    response,
-    state::State,
+    bpf,
+    cli::{Cli, Command, LogArgs, QueryArgs},
+    config_file, control, daemon, pin, qlog,
+    state::{self, State},
 };
-use dnssink_common::config::Config;
-use tokio::signal::unix::{SignalKind, signal};
-
-#[derive(Parser)]
-#[command(
-    name = "dnssink",
-    version,
-    about = "A DNS sinkhole in the kernel: XDP answers blocked names at the gateway NIC"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Attach to the LAN-facing interface and answer blocked names until SIGINT or SIGTERM.
-    /// SIGHUP re-reads the lists.
-    Attach(AttachArgs),
-    /// Make the instance attached to IFACE re-read its lists, and report how it went.
-    Reload {
-        iface: String,
-        /// How long to wait for the result.
-        #[arg(long, value_name = "SECS", default_value_t = 300)]
-        timeout: u64,
-    },
-    /// Is a name blocked, and by which rule? Asks the lists of the running instance, or with
-    /// --blocklist the lists given.
-    Query(QueryArgs),
-}
-
-/// The lists and how to read them.
-#[derive(clap::Args, Clone)]
-struct ListArgs {
-    /// A list of names to block (hosts, domains, adblock, wildcard, dnsmasq, unbound or RPZ,
-    /// detected from content). Repeatable.
-    #[arg(long = "blocklist", value_name = "FILE")]
-    blocklists: Vec<PathBuf>,
-    /// A list of names never to block, in the same formats. Repeatable.
-    #[arg(long = "allowlist", value_name = "FILE")]
-    allowlists: Vec<PathBuf>,
-    /// Read every list in this format instead of detecting it.
-    #[arg(long, value_enum)]
-    format: Option<Format>,
-    /// Exact entries of hosts and domain lists block (or allow) their subdomains too.
-    #[arg(long)]
-    subdomains: bool,
-    /// Fail on any line that gives no rule, naming its file and line.
-    #[arg(long)]
-    strict: bool,
-    /// Do not answer the browser and OS canaries (use-application-dns.net, mask.icloud.com,
-    /// mask-h2.icloud.com, resolver.arpa) in the kernel.
-    #[arg(long)]
-    no_canaries: bool,
-}
-
-impl ListArgs {
-    fn specs(&self) -> Vec<ListSpec> {
-        let opts = |role| Options {
-            role,
-            format: self.format,
-            subdomains: self.subdomains,
-        };
-        let block = self.blocklists.iter().map(|p| ListSpec {
-            path: p.clone(),
-            opts: opts(Role::Block),
-        });
-        let allow = self.allowlists.iter().map(|p| ListSpec {
-            path: p.clone(),
-            opts: opts(Role::Allow),
-        });
-        block.chain(allow).collect()
-    }
-
-    fn load(&self) -> Result<dnssink::Loaded> {
-        dnssink::load_lists(&self.specs(), self.strict, !self.no_canaries)
-    }
-}
-
-#[derive(clap::Args)]
-struct AttachArgs {
-    /// The LAN-facing interface, where client queries arrive.
-    iface: String,
-    #[command(flatten)]
-    lists: ListArgs,
-    /// What a blocked name gets: nxdomain, nodata, null (0.0.0.0 and ::), refused, or the
-    /// address(es) of a block page, e.g. 198.18.0.10,2001:db8::10.
-    #[arg(long, value_name = "MODE", default_value = "nxdomain", value_parser = response::parse)]
-    response: Config,
-    /// TTL in seconds of answers, and of negative answers (through the SOA).
-    #[arg(long, value_name = "SECS", default_value_t = Config::DEFAULT_TTL)]
-    ttl: u32,
-    /// Where the program runs.
-    #[arg(long, value_enum, default_value_t = bpf::Mode::Auto)]
-    mode: bpf::Mode,
-    /// An internal resolver (repeatable, IPv4 or IPv6). Given any, DNS from the clients to
-    /// any other address is dropped (UDP and TCP port 53), unless its name is answered here.
-    #[arg(long = "resolver", value_name = "ADDR")]
-    resolvers: Vec<std::net::IpAddr>,
-    /// Drop traffic to this port (repeatable), e.g. tcp/5222. DNS over TLS (tcp/853) and over
-    /// QUIC (udp/853) are always dropped.
-    #[arg(long = "block-port", value_name = "PROTO/PORT", value_parser = dnssink::iplist::parse_port)]
-    block_ports: Vec<(u8, u16)>,
-    /// Drop traffic to the destinations in this file (repeatable): one CIDR a line, with
-    /// `any` or the ports it covers (`216.239.37.125 tcp/5222,tcp/5223`).
-    #[arg(long = "block-ip", value_name = "FILE")]
-    block_ips: Vec<PathBuf>,
-}
-
-impl AttachArgs {
-    fn ip_rules(&self) -> Result<dnssink::iplist::IpRules> {
-        let mut rules = dnssink::iplist::IpRules::default();
-        for f in &self.block_ips {
-            rules.load(f)?;
-        }
-        Ok(rules)
-    }
-
-    fn config(&self, ip_rules: &dnssink::iplist::IpRules) -> Config {
-        let mut c = self.response;
-        c.ttl = self.ttl;
-        c.enforce = !self.resolvers.is_empty() as u8;
-        c.policy = (c.enforce != 0 || !ip_rules.is_empty() || !self.block_ports.is_empty()) as u8;
-        c
-    }
-}
-
-#[derive(clap::Args)]
-struct QueryArgs {
-    /// Names to look up.
-    #[arg(required = true)]
-    names: Vec<String>,
-    /// The instance to ask, when several are attached.
-    #[arg(long)]
-    iface: Option<String>,
-    #[command(flatten)]
-    lists: ListArgs,
-}
 
 fn main() {
     tracing_subscriber::fmt()
@@ -159,12 +21,30 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Attach(args) => attach(args),
+        Command::Attach(args) => {
+            let argv = std::env::args().skip(1).collect();
+            let metrics = args.metrics;
+            daemon::run(vec![(args, argv)], metrics)
+        }
+        Command::Run { config } => {
+            config_file::load(&config).and_then(|c| daemon::run(c.interfaces, c.metrics))
+        }
+        Command::CheckConfig { config } => check_config(&config),
         Command::Reload { iface, timeout } => State::reload(&iface, Duration::from_secs(timeout))
             .map(|summary| {
                 println!("dnssink: reloaded {iface}: {summary}");
             }),
         Command::Query(args) => query(args),
+        Command::Stats { iface, json } => stats(iface, json),
+        Command::Status { json } => status(json),
+        Command::Detach { iface, timeout } => detach(&iface, Duration::from_secs(timeout)),
+        Command::Log(args) => log(args),
+        Command::Top {
+            iface,
+            clients,
+            n,
+            json,
+        } => top(iface, clients, n, json),
     };
     if let Err(e) = result {
         eprintln!("dnssink: error: {e:#}");
@@ -172,137 +52,40 @@ fn main() {
     }
 }
 
-fn attach(args: AttachArgs) -> Result<()> {
-    if args.lists.blocklists.is_empty() {
-        bail!("no list: give at least one --blocklist FILE");
-    }
-    bpf::check_interface(&args.iface)?;
-    bpf::check_privileges()?;
-    let started = std::time::Instant::now();
-    let ip_rules = args.ip_rules()?;
-    let config = args.config(&ip_rules);
-    // The verifier checks the program while the lists are read: two cores, half the wait.
-    // The lists are read on this thread, so that their memory comes from the main arena,
-    // which malloc_trim hands back to the system whole once the table is in the kernel.
-    let (loaded, sinkhole) = std::thread::scope(|s| {
-        let program = s.spawn(|| bpf::Sinkhole::load_program(&config));
-        let loaded = args.lists.load();
-        let sinkhole = program
-            .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the program loader panicked")));
-        (loaded, sinkhole)
-    });
-    let (loaded, mut sinkhole) = (loaded?, sinkhole?);
-    tracing::debug!(
-        "lists compiled and program verified at {:.3}s",
-        started.elapsed().as_secs_f64()
-    );
-    sinkhole.swap(&loaded.rules, &ip_rules)?;
-    sinkhole.set_resolvers(&args.resolvers)?;
-    sinkhole.set_ports(&args.block_ports)?;
-    tracing::debug!("table filled at {:.3}s", started.elapsed().as_secs_f64());
-    let mode = sinkhole.attach(&args.iface, args.mode)?;
-    let mut state = State {
-        pid: std::process::id(),
-        args: std::env::args().skip(1).collect(),
-        reloads: 0,
-        last_reload: String::new(),
-    };
-    state.write(&args.iface)?;
-    println!(
-        "dnssink: attached to {} ({mode} mode, program id {}): {}; response {}, ttl {}s; {}; \
-         rule table {} KiB, loaded in {:.2}s",
-        args.iface,
-        sinkhole.program_id()?,
-        loaded.summary(),
-        response::describe(&config),
-        config.ttl,
-        policy_summary(&args, &ip_rules),
-        loaded.rules.table_bytes() / 1024,
-        started.elapsed().as_secs_f64(),
-    );
-    drop(loaded);
-    release_memory();
-    let result = serve(&args, &mut sinkhole, &mut state);
-    State::remove(&args.iface);
-    drop(sinkhole);
-    println!("dnssink: detached from {}", args.iface);
-    result
-}
-
-/// Hands the memory of the lists, now in the kernel, back to the system: the allocator keeps
-/// freed heap otherwise, and a router has little RAM.
-fn release_memory() {
-    // SAFETY: malloc_trim only returns free memory to the system.
-    unsafe { libc::malloc_trim(0) };
-}
-
-/// Waits for signals: SIGHUP reloads, SIGINT and SIGTERM end.
-fn serve(args: &AttachArgs, sinkhole: &mut bpf::Sinkhole, state: &mut State) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    rt.block_on(async {
-        let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-        let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-        let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
-        loop {
-            tokio::select! {
-                _ = term.recv() => break,
-                _ = int.recv() => break,
-                _ = hup.recv() => {
-                    state.reloads += 1;
-                    state.last_reload = match reload(args, sinkhole) {
-                        Ok(summary) => {
-                            println!("dnssink: reloaded {}: {summary}", args.iface);
-                            format!("ok {summary}")
-                        }
-                        Err(e) => {
-                            println!("dnssink: reload failed, the old rules stay: {e:#}");
-                            format!("failed {e:#}")
-                        }
-                    };
-                    state.write(&args.iface)?;
-                    release_memory();
-                }
-            }
+fn check_config(path: &std::path::Path) -> Result<()> {
+    let c = config_file::load(path)?;
+    for (args, _) in &c.interfaces {
+        if args.lists.blocklists.is_empty() {
+            bail!(
+                "{}: [[interface]] {:?}: no `blocklist`",
+                path.display(),
+                args.iface
+            );
         }
-        tracing::info!("signal received: detaching");
-        Ok(())
-    })
-}
-
-/// What is dropped, in a few words.
-fn policy_summary(args: &AttachArgs, ip_rules: &dnssink::iplist::IpRules) -> String {
-    let resolvers = if args.resolvers.is_empty() {
-        "DNS to any resolver".to_string()
-    } else {
-        let r: Vec<String> = args.resolvers.iter().map(|a| a.to_string()).collect();
-        format!("DNS only to {}", r.join(", "))
-    };
-    format!(
-        "{resolvers}; dropping DoT/DoQ, {} port{}, {} blocked destination{}",
-        args.block_ports.len(),
-        if args.block_ports.len() == 1 { "" } else { "s" },
-        ip_rules.len(),
-        if ip_rules.len() == 1 { "" } else { "s" },
-    )
-}
-
-/// Re-reads every list and swaps the new tables in; on any error the old ones stay live.
-fn reload(args: &AttachArgs, sinkhole: &mut bpf::Sinkhole) -> Result<String> {
-    let started = std::time::Instant::now();
-    let loaded = args.lists.load()?;
-    let ip_rules = args.ip_rules()?;
-    sinkhole.swap(&loaded.rules, &ip_rules)?;
-    sinkhole.set_config(&args.config(&ip_rules))?;
-    Ok(format!(
-        "{}; rule table {} KiB, in {:.2}s",
-        loaded.summary(),
-        loaded.rules.table_bytes() / 1024,
-        started.elapsed().as_secs_f64()
-    ))
+        let loaded = args
+            .lists
+            .load()
+            .with_context(|| format!("{}: [[interface]] {:?}", path.display(), args.iface))?;
+        let ips = args
+            .ip_rules()
+            .with_context(|| format!("{}: [[interface]] {:?}", path.display(), args.iface))?;
+        let present = if bpf::check_interface(&args.iface).is_ok() {
+            ""
+        } else {
+            " (not present on this machine)"
+        };
+        println!(
+            "{}{present}: {}; {} blocked destinations",
+            args.iface,
+            loaded.summary(),
+            ips.len()
+        );
+    }
+    if let Some(m) = c.metrics {
+        println!("metrics at http://{m}/metrics");
+    }
+    println!("{}: ok", path.display());
+    Ok(())
 }
 
 fn query(args: QueryArgs) -> Result<()> {
@@ -312,14 +95,9 @@ fn query(args: QueryArgs) -> Result<()> {
             None => only_instance()?,
         };
         let st = State::read(&iface)?;
-        let argv = std::iter::once("dnssink".to_string()).chain(st.args);
-        match Cli::try_parse_from(argv)
+        Cli::attach_args(&st.args)
             .context("the running instance's arguments")?
-            .command
-        {
-            Command::Attach(a) => a.lists,
-            _ => bail!("the state of {iface} does not describe an attach"),
-        }
+            .lists
     } else {
         args.lists
     };
@@ -331,30 +109,227 @@ fn query(args: QueryArgs) -> Result<()> {
     Ok(())
 }
 
-/// The interface of the one instance attached in this namespace.
+/// The interfaces dnssink is on in this namespace: with a daemon, or kept.
+fn instances() -> Result<Vec<String>> {
+    let mut found: Vec<String> = state::instances()?
+        .into_iter()
+        .filter(|i| State::load(i).is_ok_and(|s| state::alive(s.pid)) || kept(i))
+        .collect();
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+fn kept(iface: &str) -> bool {
+    pin::dir(iface).join(pin::LINK).exists()
+}
+
+/// The one instance in this namespace.
 fn only_instance() -> Result<String> {
-    let ns = dnssink::state::path("x")?;
-    let suffix = ns
-        .extension()
-        .map(|e| e.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut found = Vec::new();
-    if let Ok(dir) = std::fs::read_dir(dnssink::state::DIR) {
-        for e in dir.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(iface) = name.strip_suffix(&format!(".{suffix}"))
-                && State::read(iface).is_ok()
-            {
-                found.push(iface.to_string());
-            }
-        }
-    }
+    let mut found = instances()?;
     match found.len() {
         1 => Ok(found.remove(0)),
-        0 => bail!("no dnssink is attached here: give --blocklist FILE to query lists offline"),
+        0 => bail!("no dnssink is attached here"),
         _ => bail!(
-            "several instances are attached ({}): choose one with --iface",
+            "several instances are attached ({}): name one",
             found.join(", ")
         ),
     }
+}
+
+fn stats(iface: Option<String>, json: bool) -> Result<()> {
+    let iface = match iface {
+        Some(i) => i,
+        None => only_instance()?,
+    };
+    if !instances()?.contains(&iface) {
+        bail!("dnssink is not attached to {iface} here");
+    }
+    let dir = pin::dir(&iface);
+    let counters = bpf::pinned_counters(&dir)
+        .with_context(|| format!("no dnssink is attached to {iface} here"))?;
+    let get = |n: &str| counters.get(n).copied().unwrap_or(0);
+    let answered = get("answered_exact") + get("answered_subtree") + get("answered_canary");
+    if json {
+        let mut m = serde_json::Map::new();
+        m.insert("iface".into(), iface.clone().into());
+        m.insert("answered".into(), answered.into());
+        for (_, name) in dnssink_common::counters::ALL {
+            m.insert(name.to_string(), get(name).into());
+        }
+        println!("{}", serde_json::Value::Object(m));
+        return Ok(());
+    }
+    println!("{iface}:");
+    println!("  {:<34} {answered}", "answered");
+    for (_, name) in dnssink_common::counters::ALL {
+        println!("  {name:<34} {}", get(name));
+    }
+    Ok(())
+}
+
+fn ago(then: u64) -> String {
+    let s = state::now().saturating_sub(then);
+    if then == 0 {
+        "never".into()
+    } else if s < 120 {
+        format!("{s}s")
+    } else if s < 7200 {
+        format!("{}m", s / 60)
+    } else if s < 172_800 {
+        format!("{}h", s / 3600)
+    } else {
+        format!("{}d", s / 86400)
+    }
+}
+
+fn status(json: bool) -> Result<()> {
+    let mut out = Vec::new();
+    for iface in instances()? {
+        let st = State::load(&iface).unwrap_or_default();
+        let running = state::alive(st.pid);
+        out.push(serde_json::json!({
+            "iface": iface,
+            "running": running,
+            "pid": st.pid,
+            "kept": kept(&iface),
+            "on_exit": st.on_exit,
+            "mode": st.mode,
+            "program_id": st.program_id,
+            "uptime_secs": state::now().saturating_sub(st.started),
+            "rules": st.rules,
+            "loaded_secs_ago": state::now().saturating_sub(st.loaded),
+            "reloads": st.reloads,
+            "last_reload": st.last_reload,
+            "lists": st.lists.iter().map(|l| serde_json::json!({
+                "path": l.path, "role": l.role, "format": l.format, "rules": l.rules,
+                "modified_secs_ago": state::now().saturating_sub(l.modified),
+            })).collect::<Vec<_>>(),
+        }));
+        if json {
+            continue;
+        }
+        let who = if running {
+            format!("running (PID {})", st.pid)
+        } else {
+            "kept: no daemon, filtering with its last rules".to_string()
+        };
+        println!(
+            "{iface}: {who}; {} mode, program {}, on exit {}",
+            st.mode, st.program_id, st.on_exit
+        );
+        println!(
+            "  up {}; {} rules, loaded {} ago; {} reload{}{}",
+            ago(st.started),
+            st.rules,
+            ago(st.loaded),
+            st.reloads,
+            if st.reloads == 1 { "" } else { "s" },
+            if st.last_reload.is_empty() {
+                String::new()
+            } else {
+                format!(", last: {}", st.last_reload)
+            }
+        );
+        for l in &st.lists {
+            println!(
+                "  {} {} ({}, {} rules, changed {} ago)",
+                l.role,
+                l.path,
+                l.format,
+                l.rules,
+                ago(l.modified)
+            );
+        }
+    }
+    if json {
+        println!("{}", serde_json::Value::Array(out));
+    } else if out.is_empty() {
+        println!("dnssink is not attached to any interface here");
+    }
+    Ok(())
+}
+
+fn detach(iface: &str, timeout: Duration) -> Result<()> {
+    let st = State::load(iface).ok();
+    let dir = pin::dir(iface);
+    if st.is_none() && !dir.exists() {
+        bail!("dnssink is not attached to {iface} here");
+    }
+    if let Some(st) = &st
+        && state::alive(st.pid)
+    {
+        // SAFETY: SIGTERM to the daemon's PID, just checked to exist.
+        unsafe { libc::kill(st.pid as i32, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + timeout;
+        while state::alive(st.pid) {
+            if std::time::Instant::now() > deadline {
+                bail!("PID {} did not stop within {timeout:?}", st.pid);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // A kept program goes with its pinned link.
+    pin::remove(&dir)?;
+    State::remove(iface);
+    println!("dnssink: detached from {iface}");
+    Ok(())
+}
+
+fn log(args: LogArgs) -> Result<()> {
+    let iface = match args.iface {
+        Some(i) => i,
+        None => only_instance()?,
+    };
+    let filter = qlog::Filter {
+        client: args.client,
+        name: args.name,
+    };
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    control::read(&state::socket(&iface)?, args.follow, |e| {
+        if !filter.matches(&e) {
+            return true;
+        }
+        let line = if args.json {
+            serde_json::to_string(&e).unwrap_or_default()
+        } else {
+            e.columns()
+        };
+        // A closed pipe (`| head`) ends the log.
+        writeln!(stdout, "{line}")
+            .and_then(|_| stdout.flush())
+            .is_ok()
+    })
+}
+
+fn top(iface: Option<String>, clients: bool, n: usize, json: bool) -> Result<()> {
+    let iface = match iface {
+        Some(i) => i,
+        None => only_instance()?,
+    };
+    let mut entries = Vec::new();
+    control::read(&state::socket(&iface)?, false, |e| {
+        entries.push(e);
+        true
+    })?;
+    let top = qlog::top(entries.iter(), clients, n);
+    let what = if clients { "client" } else { "name" };
+    if json {
+        let v: Vec<_> = top
+            .iter()
+            .map(|(k, c)| serde_json::json!({ what: k, "blocked": c }))
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(());
+    }
+    println!(
+        "{:>8}  {what} (blocked, over the last {} queries logged)",
+        "count",
+        entries.len()
+    );
+    for (k, c) in top {
+        println!("{c:>8}  {k}");
+    }
+    Ok(())
 }

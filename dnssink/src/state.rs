@@ -1,30 +1,63 @@
-//! What a running `dnssink attach` leaves for other commands (`reload`, `query`): its PID, its
-//! arguments, and the result of its last reload, in `/run/dnssink/`.
+//! What a running daemon leaves for other commands (`reload`, `query`, `status`, `log`): its
+//! PID, its arguments, what it loaded and the result of its last reload, as JSON in
+//! `/run/dnssink/`; and its control socket beside it.
 //!
 //! The file is named after the interface and the network namespace, since the same interface
 //! name can be attached in several namespaces at once.
 
 use std::{
     io::Write as _,
-    os::unix::fs::MetadataExt as _,
+    os::unix::fs::{MetadataExt as _, PermissionsExt as _},
     path::PathBuf,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::{Context as _, Result, bail};
+use serde::{Deserialize, Serialize};
 
 /// Directory of the state files.
 pub const DIR: &str = "/run/dnssink";
 
-/// A running instance, as its state file describes it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A list as it was last loaded.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListState {
+    pub path: String,
+    pub role: String,
+    pub format: String,
+    pub rules: usize,
+    /// When the file was last changed (seconds since the epoch).
+    pub modified: u64,
+}
+
+/// A running (or kept) instance, as its state file describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     pub pid: u32,
-    /// The arguments it was started with, after the program name.
+    /// The arguments of `dnssink attach` it runs with, after the program name.
     pub args: Vec<String>,
-    /// How many reloads it has done, and how the last one went.
+    /// When it started (seconds since the epoch).
+    pub started: u64,
+    /// native or generic.
+    pub mode: String,
+    pub program_id: u32,
+    /// detach or keep.
+    pub on_exit: String,
+    /// Rules in the live table, canaries included.
+    pub rules: usize,
+    pub lists: Vec<ListState>,
+    /// When the live rules were loaded.
+    pub loaded: u64,
+    /// How many reloads it has done, and how the last one went and when.
     pub reloads: u64,
     pub last_reload: String,
+    pub last_reload_time: u64,
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn netns_id() -> Result<u64> {
@@ -38,49 +71,48 @@ pub fn path(iface: &str) -> Result<PathBuf> {
     Ok(PathBuf::from(DIR).join(format!("{iface}.{}", netns_id()?)))
 }
 
-impl State {
-    fn encode(&self) -> String {
-        let mut s = format!(
-            "pid {}\nreloads {}\nlast_reload {}\n",
-            self.pid, self.reloads, self.last_reload
-        );
-        for a in &self.args {
-            s.push_str(&format!(
-                "arg {}\n",
-                a.replace('\\', "\\\\").replace('\n', "\\n")
-            ));
-        }
-        s
-    }
+/// The control socket of the daemon attached to `iface` in this network namespace.
+pub fn socket(iface: &str) -> Result<PathBuf> {
+    Ok(PathBuf::from(format!("{}.sock", path(iface)?.display())))
+}
 
-    fn decode(text: &str) -> Result<State> {
-        let mut st = State::default();
-        for line in text.lines() {
-            let (k, v) = line.split_once(' ').unwrap_or((line, ""));
-            match k {
-                "pid" => st.pid = v.parse().context("bad pid")?,
-                "reloads" => st.reloads = v.parse().context("bad reloads")?,
-                "last_reload" => st.last_reload = v.to_string(),
-                "arg" => st.args.push(v.replace("\\n", "\n").replace("\\\\", "\\")),
-                _ => {}
+/// The interfaces with a state file in this network namespace.
+pub fn instances() -> Result<Vec<String>> {
+    let suffix = format!(".{}", netns_id()?);
+    let mut found = Vec::new();
+    if let Ok(dir) = std::fs::read_dir(DIR) {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(iface) = name.strip_suffix(&suffix) {
+                found.push(iface.to_string());
             }
         }
-        Ok(st)
     }
+    found.sort();
+    Ok(found)
+}
 
+/// Whether process `pid` exists.
+pub fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the PID exists.
+    pid != 0 && unsafe { libc::kill(pid as i32, 0) } == 0
+}
+
+impl State {
     /// Writes the state of `iface` (atomically: readers see the old file or the new one).
     pub fn write(&self, iface: &str) -> Result<()> {
         std::fs::create_dir_all(DIR).with_context(|| format!("creating {DIR}"))?;
         let path = path(iface)?;
-        let tmp = path.with_extension("tmp");
+        let tmp = PathBuf::from(format!("{}.tmp", path.display()));
         let mut f =
             std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-        f.write_all(self.encode().as_bytes())?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        f.write_all(serde_json::to_string_pretty(self)?.as_bytes())?;
         std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
     }
 
-    /// The state of the instance attached to `iface` in this namespace.
-    pub fn read(iface: &str) -> Result<State> {
+    /// The state file of `iface`, whether its daemon runs or not.
+    pub fn load(iface: &str) -> Result<State> {
         let path = path(iface)?;
         let text = std::fs::read_to_string(&path).with_context(|| {
             format!(
@@ -88,9 +120,13 @@ impl State {
                 path.display()
             )
         })?;
-        let st = State::decode(&text)?;
-        // SAFETY: signal 0 only checks that the PID exists.
-        if unsafe { libc::kill(st.pid as i32, 0) } != 0 {
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+    }
+
+    /// The state of the instance attached to `iface` in this namespace, whose daemon runs.
+    pub fn read(iface: &str) -> Result<State> {
+        let st = State::load(iface)?;
+        if !alive(st.pid) {
             bail!(
                 "the dnssink attached to {iface} (PID {}) is not running",
                 st.pid
@@ -100,7 +136,7 @@ impl State {
     }
 
     pub fn remove(iface: &str) {
-        if let Ok(p) = path(iface) {
+        for p in [path(iface), socket(iface)].into_iter().flatten() {
             let _ = std::fs::remove_file(p);
         }
     }
@@ -133,21 +169,5 @@ impl State {
                 );
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_trip() {
-        let st = State {
-            pid: 42,
-            args: vec!["attach".into(), "a b\\c\nd".into()],
-            reloads: 3,
-            last_reload: "failed cannot read x".into(),
-        };
-        assert_eq!(State::decode(&st.encode()).unwrap(), st);
     }
 }

@@ -35,7 +35,8 @@ fn sinkhole(ip_list: &str, canaries: bool, mode: &str) -> Sinkhole {
     let mut cfg = response::parse(mode).unwrap();
     cfg.enforce = 1;
     cfg.policy = 1;
-    let mut s = Sinkhole::load_program(&cfg).unwrap();
+    let mut s = Sinkhole::load_program(&Default::default()).unwrap();
+    s.set_config(&cfg).unwrap();
     s.swap(&rules, &ip).unwrap();
     let resolvers: Vec<IpAddr> = vec![
         "198.18.0.1".parse().unwrap(),

@@ -1,0 +1,81 @@
+//! The query log: one event per answered query (and per passed one at `level::ALL`) in the
+//! `EVENTS` ring buffer, which the daemon reads. The answer never waits on it: when the
+//! buffer is full the event is dropped and counted.
+
+use aya_ebpf::{
+    helpers::{bpf_ktime_get_ns, generated::bpf_xdp_load_bytes},
+    macros::map,
+    maps::RingBuf,
+    programs::XdpContext,
+};
+use dnssink_common::{
+    answer::HEADER_LEN,
+    counters as c,
+    event::{Event, NAME_MAX},
+};
+
+use crate::{counters, frame::Headers, reply};
+
+/// Room for about 900 events; userspace may size it with `--log-buffer`.
+#[map(name = "EVENTS")]
+static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
+
+/// Logs the query in `h` if the configured level is at least `level`. `client_dst` says
+/// where the client's address is: the destination once the frame has been turned into the
+/// answer, else the source.
+#[inline(always)]
+pub fn query(ctx: &XdpContext, h: &Headers, name_len: usize, qtype: u16, action: u32, level: u8) {
+    if reply::config().is_none_or(|cfg| cfg.log < level) {
+        return;
+    }
+    let answered = level == dnssink_common::event::level::ANSWERED;
+    // In a subprogram: the verifier checks the log once, not once per path that reaches it.
+    emit(
+        ctx.ctx as usize,
+        h.l3 as u32 | (h.v6 as u32) << 16 | (answered as u32) << 17,
+        (h.dns() + HEADER_LEN) as u32,
+        name_len as u32,
+        (qtype as u32) << 8 | action,
+    );
+}
+
+#[inline(never)]
+fn emit(ctx: usize, l3_v6_dst: u32, name_off: u32, name_len: u32, qtype_action: u32) {
+    let ctx = ctx as *mut aya_ebpf::bindings::xdp_md;
+    let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
+        counters::bump(c::LOG_DROPPED);
+        return;
+    };
+    let e = entry.as_mut_ptr();
+    let l3 = l3_v6_dst & 0xff;
+    let v6 = l3_v6_dst & (1 << 16) != 0;
+    let dst = l3_v6_dst & (1 << 17) != 0;
+    // A length the verifier can bound: 1 to NAME_MAX bytes.
+    let len = ((name_len.wrapping_sub(1)) & (NAME_MAX as u32 - 1)) + 1;
+    // SAFETY: `e` is this event's reserved memory, written within its fields.
+    let ok = unsafe {
+        (*e).time_ns = bpf_ktime_get_ns();
+        (*e).qtype = (qtype_action >> 8) as u16;
+        (*e).action = qtype_action as u8;
+        (*e)._pad = 0;
+        (*e).name_len = len as u16;
+        (*e)._pad2 = 0;
+        let client = &mut (*e).client;
+        *client = [0; 16];
+        let r = if v6 {
+            let off = l3 + if dst { 24 } else { 8 };
+            bpf_xdp_load_bytes(ctx, off, client.as_mut_ptr().cast(), 16)
+        } else {
+            client[10] = 0xff;
+            client[11] = 0xff;
+            let off = l3 + if dst { 16 } else { 12 };
+            bpf_xdp_load_bytes(ctx, off, client[12..].as_mut_ptr().cast(), 4)
+        };
+        r == 0 && bpf_xdp_load_bytes(ctx, name_off, (*e).name.as_mut_ptr().cast(), len) == 0
+    };
+    if ok {
+        entry.submit(0);
+    } else {
+        entry.discard(0);
+    }
+}

@@ -95,8 +95,7 @@ mod tests {
     #[test]
     fn labels_of_a_name() {
         let e = event(b"\x03ads\x07example\x03com\x00");
-        let labels: Vec<&[u8]> = e.labels().unwrap().collect();
-        assert_eq!(labels, [&b"ads"[..], b"example", b"com"]);
+        assert!(e.labels().unwrap().eq([&b"ads"[..], b"example", b"com"]));
     }
 
     #[test]

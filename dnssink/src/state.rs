@@ -92,10 +92,18 @@ pub fn instances() -> Result<Vec<String>> {
     Ok(found)
 }
 
-/// Whether process `pid` exists.
+/// Whether process `pid` runs: it exists, and has not ended as a zombie that its parent has
+/// yet to reap.
 pub fn alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the PID exists.
-    pid != 0 && unsafe { libc::kill(pid as i32, 0) } == 0
+    if pid == 0 || unsafe { libc::kill(pid as i32, 0) } != 0 {
+        return false;
+    }
+    // The state is the field after the command name, which is in parentheses.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(true)
 }
 
 impl State {

@@ -52,6 +52,16 @@ impl Netns {
         c
     }
 
+    /// `dnssink` inside the namespace. Through `nsenter --net` rather than `ip netns exec`,
+    /// which gives each command a mount namespace of its own with a fresh /sys: there the
+    /// daemon's pins on /sys/fs/bpf would be out of reach of the commands that read them.
+    pub fn dnssink(&self) -> Result<Command> {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", self.name))
+            .arg(dnssink_bin()?);
+        Ok(c)
+    }
+
     /// Runs each line of `script` as a command inside the namespace.
     pub fn sh(&self, script: &str) -> Result<()> {
         for line in script.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -66,6 +76,24 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        // What a dnssink left here, even one that was killed: its pins (a kept program's link
+        // among them) and its state files.
+        if let Ok(m) = std::fs::metadata(format!("/run/netns/{}", self.name)) {
+            use std::os::unix::fs::MetadataExt as _;
+            let ino = m.ino();
+            for (dir, suffix) in [
+                ("/sys/fs/bpf/dnssink", format!("@{ino}")),
+                ("/run/dnssink", format!(".{ino}")),
+            ] {
+                for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name.ends_with(&suffix) || name.contains(&format!("{suffix}.")) {
+                        let _ = std::fs::remove_dir_all(e.path())
+                            .or_else(|_| std::fs::remove_file(e.path()));
+                    }
+                }
+            }
+        }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .stderr(Stdio::null())
@@ -157,6 +185,13 @@ impl Proc {
     }
 
     /// Sends SIGTERM and waits for the exit; returns the status and all output.
+    /// Kills the process with SIGKILL, as a crash or the OOM killer would, and reaps it.
+    pub fn kill(&mut self) -> Result<()> {
+        signal(self.child.id(), libc::SIGKILL);
+        self.child.wait()?;
+        Ok(())
+    }
+
     pub fn stop(&mut self) -> Result<(std::process::ExitStatus, Vec<String>)> {
         signal(self.child.id(), libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -330,14 +365,14 @@ impl Lab {
 
     /// Runs `dnssink ARGS...` on the gateway to the end (`reload`, `query`...).
     pub fn run_dnssink(&self, args: &[&str]) -> Result<Output> {
-        let mut c = self.gateway.cmd(dnssink_bin()?);
+        let mut c = self.gateway.dnssink()?;
         c.args(args);
         Ok(c.output()?)
     }
 
     /// Starts `dnssink attach` on the gateway's LAN interface and waits until it is attached.
     pub fn start_dnssink(&mut self, args: &[&str]) -> Result<String> {
-        let mut cmd = self.gateway.cmd(dnssink_bin()?);
+        let mut cmd = self.gateway.dnssink()?;
         cmd.args(["attach", GATEWAY_IF]).args(args);
         let mut p = Proc::spawn("dnssink", cmd)?;
         let line = p.wait_for("dnssink: attached", Duration::from_secs(60))?;

@@ -254,7 +254,7 @@ fn clear_errors_and_nothing_left_attached() {
     fails_with(
         Some(&ns),
         &["attach", "br0", "--blocklist", b],
-        "an XDP program is already attached to br0",
+        "already attached to br0",
     );
     first.stop().unwrap();
     let link = lab::run(ns.cmd("ip").args(["link", "show", "br0"])).unwrap();

@@ -29,6 +29,9 @@ enum Cmd {
         #[arg(long)]
         quick: bool,
     },
+    /// Release build, man pages, shell completions, systemd unit and example config, in
+    /// target/dist/.
+    Dist,
 }
 
 /// Debian packages: LLVM 22 for bpf-linker, and the tools the tests and the demo run.
@@ -45,6 +48,8 @@ const PACKAGES: &[&str] = &[
     "knot-dnsutils",
     "dnsperf",
     "util-linux",
+    "curl",
+    "systemd",
 ];
 const BPF_LINKER: &str = "0.13";
 
@@ -55,6 +60,7 @@ fn main() {
         Cmd::Test => test(),
         Cmd::Demo => demo(),
         Cmd::Bench { quick } => bench(quick),
+        Cmd::Dist => dist(),
     };
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");
@@ -325,4 +331,54 @@ fn bench(quick: bool) -> Result<()> {
         cmd.args(["--", "--quick"]);
     }
     run("bench", &mut cmd)
+}
+
+fn dist() -> Result<()> {
+    ensure_setup()?;
+    run(
+        "build dnssink (release)",
+        cargo().args([
+            "build",
+            "--quiet",
+            "--release",
+            "--package",
+            "dnssink",
+            "--bins",
+        ]),
+    )?;
+    let out = root().join("target/dist");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out)?;
+    let release = root().join("target/release");
+    run(
+        "man pages and completions",
+        Command::new(release.join("dnssink-dist")).arg(&out),
+    )?;
+    for (from, to) in [
+        (release.join("dnssink"), "dnssink"),
+        (root().join("dist/dnssink.service"), "dnssink.service"),
+        (root().join("dist/dnssink.toml"), "dnssink.toml"),
+    ] {
+        std::fs::copy(&from, out.join(to))
+            .with_context(|| format!("copying {}", from.display()))?;
+    }
+    println!("==> {}:", out.display());
+    for e in walk(&out)? {
+        println!("    {}", e.strip_prefix(&out).unwrap_or(&e).display());
+    }
+    Ok(())
+}
+
+fn walk(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            out.extend(walk(&p)?);
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
 }

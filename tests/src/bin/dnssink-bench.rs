@@ -33,7 +33,7 @@ use anyhow::{Context as _, Result, bail};
 use aya::programs::{TestRun as _, TestRunOptions, Xdp, XdpMode};
 use dnssink_tests::{
     frame,
-    lab::{LAB_PROGRAMS, Netns, Proc, dnssink_bin, live_table, map_show, run, veth},
+    lab::{LAB_PROGRAMS, Netns, Proc, live_table, map_show, run, veth},
 };
 
 /// The client and the gateway.
@@ -300,7 +300,7 @@ impl BenchLab {
             "dnssink" => {
                 // The resolver behind dnssink, for the names it passes.
                 let _resolver = self.dnsmasq(None, &["--address=/#/198.18.100.9"])?;
-                let mut cmd = self.gateway.cmd(dnssink_bin()?);
+                let mut cmd = self.gateway.dnssink()?;
                 cmd.args(["attach", "lan0", "--mode", "native", "--blocklist"])
                     .arg(list);
                 let t = Instant::now();

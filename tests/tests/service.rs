@@ -1,0 +1,659 @@
+//! dnssink as a service, in a netns lab with a live instance: `stats`, `status`, `log`,
+//! `top`, the Prometheus endpoint, `detach`, `--on-exit keep` across `kill -9` and a restart,
+//! the config file with `run` and `check-config`, and the sd_notify protocol. Every output is
+//! checked against the queries sent.
+
+use std::{
+    io::Write as _,
+    net::UdpSocket,
+    os::unix::net::UnixDatagram,
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
+
+use dnssink_tests::{
+    frame::query,
+    lab::{self, Dig, GATEWAY_IF, GW4, GW6, Lab, Proc, RESOLVER_A, in_netns},
+};
+use hickory_proto::{
+    op::{Message, ResponseCode},
+    rr::RecordType,
+};
+use serde_json::Value;
+
+fn list(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+fn path(f: &tempfile::NamedTempFile) -> &str {
+    f.path().to_str().unwrap()
+}
+
+/// The lab's lists: a domains list (exact) and an adblock list (subtrees).
+struct Lists {
+    exact: tempfile::NamedTempFile,
+    subtree: tempfile::NamedTempFile,
+}
+
+fn lists(extra: &str) -> Lists {
+    Lists {
+        exact: list(&format!("ads.example.test\n{extra}")),
+        subtree: list("||tracker.test^\n"),
+    }
+}
+
+impl Lists {
+    fn args(&self) -> Vec<&str> {
+        vec![
+            "--blocklist",
+            path(&self.exact),
+            "--blocklist",
+            path(&self.subtree),
+        ]
+    }
+}
+
+/// `dnssink ARGS` on the gateway, from another process than the daemon; its stdout.
+fn dnssink(lab: &Lab, args: &[&str]) -> String {
+    let out = lab.run_dnssink(args).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "dnssink {args:?} failed:\n{stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn dnssink_fails(lab: &Lab, args: &[&str]) -> String {
+    let out = lab.run_dnssink(args).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "dnssink {args:?} should fail");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines().map(json).collect()
+}
+
+fn sinkholed(d: &Dig) {
+    assert_eq!(d.status, "NXDOMAIN", "{}", d.text);
+    assert!(d.from_dnssink(), "{}", d.text);
+}
+
+fn xdp_on_lan(lab: &Lab) -> bool {
+    let out = lab::run(lab.gateway.cmd("ip").args(["link", "show", GATEWAY_IF])).unwrap();
+    String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
+}
+
+/// The daemon's pin directory for the lab's LAN interface.
+fn pins(lab: &Lab) -> std::path::PathBuf {
+    use std::os::unix::fs::MetadataExt as _;
+    let ino = std::fs::metadata(format!("/run/netns/{}", lab.gateway.name))
+        .unwrap()
+        .ino();
+    format!("/sys/fs/bpf/dnssink/{GATEWAY_IF}@{ino}").into()
+}
+
+/// Polls `f` until it holds, for up to 5 s.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !f() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stats(lab: &Lab) -> Value {
+    json(&dnssink(lab, &["stats", GATEWAY_IF, "--json"]))
+}
+
+#[test]
+fn stats_status_log_top_metrics_and_detach() {
+    let mut lab = Lab::new().unwrap();
+    let block = lists("");
+    let line = lab
+        .start_dnssink(
+            &[
+                &block.args()[..],
+                &["--log-all"],
+                &["--metrics", "127.0.0.1:9153"],
+            ]
+            .concat(),
+        )
+        .unwrap();
+    let program_id: u64 = line
+        .split("program id ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    for _ in 0..3 {
+        sinkholed(&lab.dig(GW4, "ads.example.test", "A").unwrap());
+    }
+    for _ in 0..2 {
+        sinkholed(&lab.dig(GW6, "www.tracker.test", "AAAA").unwrap());
+    }
+    for _ in 0..2 {
+        let d = lab.dig(GW4, "pass.test", "A").unwrap();
+        assert!(
+            d.answers.iter().any(|a| a.ends_with(RESOLVER_A)),
+            "{}",
+            d.text
+        );
+    }
+
+    // stats: the counters, against the 7 queries.
+    let s = stats(&lab);
+    assert_eq!(s["iface"], GATEWAY_IF);
+    assert_eq!(s["answered_exact"], 3, "{s}");
+    assert_eq!(s["answered_subtree"], 2, "{s}");
+    assert_eq!(s["answered"], 5, "{s}");
+    assert_eq!(s["passed"], 2, "{s}");
+    assert_eq!(s["dns_queries"], 7, "{s}");
+    assert_eq!(s["log_dropped"], 0, "{s}");
+    let text = dnssink(&lab, &["stats"]);
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["answered_exact", "3"]),
+        "{text}"
+    );
+
+    // status
+    let st = json(&dnssink(&lab, &["status", "--json"]));
+    let st = &st.as_array().unwrap()[0];
+    assert_eq!(st["iface"], GATEWAY_IF);
+    assert_eq!(st["running"], true);
+    assert_eq!(st["mode"], "generic");
+    assert_eq!(st["program_id"], program_id);
+    assert_eq!(st["on_exit"], "detach");
+    assert_eq!(st["lists"][0]["path"], path(&block.exact));
+    assert_eq!(st["lists"][0]["rules"], 1);
+    assert_eq!(st["lists"][1]["format"], "adblock");
+    let text = dnssink(&lab, &["status"]);
+    assert!(text.contains(&format!("program {program_id}")), "{text}");
+    assert!(text.contains(path(&block.subtree)), "{text}");
+
+    // log: every query, in order, with its client, name, type and action.
+    let log = json_lines(&dnssink(&lab, &["log", "--json"]));
+    assert_eq!(log.len(), 7, "{log:?}");
+    let row = |e: &Value| {
+        format!(
+            "{} {} {} {} {}",
+            e["client"].as_str().unwrap(),
+            e["name"].as_str().unwrap(),
+            e["qtype"].as_str().unwrap(),
+            e["action"].as_str().unwrap(),
+            e["rule"].as_str().unwrap()
+        )
+    };
+    let rows: Vec<String> = log.iter().map(row).collect();
+    let mut want = vec!["198.18.0.2 ads.example.test A blocked exact"; 3];
+    want.extend(["2001:db8::2 www.tracker.test AAAA blocked subtree"; 2]);
+    want.extend(["198.18.0.2 pass.test A passed "; 2]);
+    assert_eq!(rows, want);
+    assert!(log.iter().all(|e| e["iface"] == GATEWAY_IF));
+    let text = dnssink(&lab, &["log"]);
+    assert_eq!(text.lines().count(), 7);
+    assert!(
+        text.lines().next().unwrap().contains("blocked/exact"),
+        "{text}"
+    );
+    let only6 = dnssink(&lab, &["log", "--json", "--client", "2001:db8::/64"]);
+    assert_eq!(only6.lines().count(), 2, "{only6}");
+    let only = dnssink(&lab, &["log", "--json", "--name", "tracker.TEST"]);
+    assert_eq!(only.lines().count(), 2, "{only}");
+    let none = dnssink(&lab, &["log", "--json", "--name", "racker.test"]);
+    assert_eq!(none.lines().count(), 0, "{none}");
+
+    // top
+    let top = json(&dnssink(&lab, &["top", "--json"]));
+    assert_eq!(
+        top,
+        serde_json::json!([{"name": "ads.example.test", "blocked": 3},
+                           {"name": "www.tracker.test", "blocked": 2}])
+    );
+    let top = json(&dnssink(&lab, &["top", "--clients", "-n", "1", "--json"]));
+    assert_eq!(
+        top,
+        serde_json::json!([{"client": "198.18.0.2", "blocked": 3}])
+    );
+    let text = dnssink(&lab, &["top"]);
+    assert!(text.contains("       3  ads.example.test"), "{text}");
+
+    // log --follow sees a new query as it comes.
+    let mut follow = Proc::spawn("dnssink log --follow", {
+        let mut c = lab.gateway.dnssink().unwrap();
+        c.args(["log", "--follow", "--name", "follow.tracker.test"]);
+        c
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    sinkholed(&lab.dig(GW4, "follow.tracker.test", "TXT").unwrap());
+    let line = follow
+        .wait_for("follow.tracker.test", Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        line.contains("198.18.0.2") && line.contains("TXT"),
+        "{line}"
+    );
+    drop(follow);
+
+    // metrics, scraped over HTTP.
+    let out = lab::run(lab.gateway.cmd("curl").args([
+        "-sf",
+        "-D",
+        "/dev/stderr",
+        "http://127.0.0.1:9153/metrics",
+    ]))
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let headers = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        headers.contains("application/openmetrics-text"),
+        "{headers}"
+    );
+    for want in [
+        "dnssink_answered_exact_total{iface=\"lan0\"} 3".to_string(),
+        "dnssink_answered_subtree_total{iface=\"lan0\"} 3".to_string(),
+        "dnssink_passed_total{iface=\"lan0\"} 2".to_string(),
+        "dnssink_log_dropped_total{iface=\"lan0\"} 0".to_string(),
+        format!(
+            "dnssink_rules{{iface=\"lan0\",list=\"{}\",role=\"block\"}} 1",
+            path(&block.subtree)
+        ),
+        "dnssink_last_reload_success{iface=\"lan0\"} 1".to_string(),
+        "dnssink_reloads_total{iface=\"lan0\"} 0".to_string(),
+        "# EOF".to_string(),
+    ] {
+        assert!(text.lines().any(|l| l == want), "no {want:?} in:\n{text}");
+    }
+    // A reload shows in the metrics.
+    dnssink(&lab, &["reload", GATEWAY_IF]);
+    let out = lab::run(
+        lab.gateway
+            .cmd("curl")
+            .args(["-sf", "http://127.0.0.1:9153/metrics"]),
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("dnssink_reloads_total{iface=\"lan0\"} 1"),
+        "{text}"
+    );
+    let out = lab
+        .gateway
+        .cmd("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "http://127.0.0.1:9153/",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "404");
+
+    // detach, from another shell: the daemon ends, and nothing is left.
+    let pins = pins(&lab);
+    assert!(pins.join("COUNTERS").exists());
+    let out = dnssink(&lab, &["detach", GATEWAY_IF]);
+    assert!(out.contains("detached from lan0"), "{out}");
+    let daemon = lab.procs.last_mut().unwrap();
+    let (status, lines) = daemon.stop().unwrap();
+    assert!(status.success(), "{lines:?}");
+    assert!(!xdp_on_lan(&lab));
+    assert!(!pins.exists());
+    let progs = lab::run(std::process::Command::new("bpftool").args([
+        "prog",
+        "show",
+        "id",
+        &program_id.to_string(),
+    ]));
+    assert!(progs.is_err(), "program {program_id} is still loaded");
+    let d = lab.dig(GW4, "ads.example.test", "A").unwrap();
+    assert!(
+        d.answers.iter().any(|a| a.ends_with(RESOLVER_A)),
+        "{}",
+        d.text
+    );
+    let err = dnssink_fails(&lab, &["stats", GATEWAY_IF]);
+    assert!(err.contains("not attached to lan0"), "{err}");
+}
+
+/// A flood larger than the log's buffer: events are dropped and counted, every query is still
+/// answered, and the daemon keeps up afterwards. Clients are masked.
+#[test]
+fn log_overflow_is_counted_and_never_stalls_answers() {
+    let mut lab = Lab::new().unwrap();
+    let block = lists("");
+    lab.start_dnssink(
+        &[
+            &block.args()[..],
+            &["--log-buffer", "4", "--anonymize-clients"],
+        ]
+        .concat(),
+    )
+    .unwrap();
+    const FLOOD: usize = 5000;
+    let received = in_netns(&lab.client.name, || {
+        let sock = UdpSocket::bind("198.18.0.2:0")?;
+        sock.connect((GW4, 53))?;
+        sock.set_read_timeout(Some(Duration::from_millis(500)))?;
+        let q = query("ads.example.test.", RecordType::A, true);
+        let mut buf = [0u8; 1500];
+        let mut received = 0usize;
+        for i in 0..FLOOD {
+            sock.send(&q)?;
+            // Read what has come so far without waiting, so the socket buffer never fills.
+            if i % 64 == 0 {
+                sock.set_nonblocking(true)?;
+                while sock.recv(&mut buf).is_ok() {
+                    received += 1;
+                }
+                sock.set_nonblocking(false)?;
+            }
+        }
+        while sock.recv(&mut buf).is_ok() {
+            received += 1;
+        }
+        Ok(received)
+    })
+    .unwrap();
+    let s = stats(&lab);
+    assert_eq!(s["answered_exact"], FLOOD as u64, "{s}");
+    let dropped = s["log_dropped"].as_u64().unwrap();
+    assert!(dropped > 0, "a 4 KiB buffer holds 14 events: {s}");
+    assert!(received > FLOOD * 9 / 10, "{received} answers of {FLOOD}");
+    let mut logged = 0;
+    eventually("every event read or counted as dropped", || {
+        logged = dnssink(&lab, &["log", "--json"]).lines().count();
+        logged as u64 + dropped == FLOOD as u64
+    });
+    println!("flood of {FLOOD}: {logged} logged, {dropped} dropped, {received} answers received");
+    // Still answering and logging.
+    sinkholed(&lab.dig(GW4, "after.tracker.test", "A").unwrap());
+    eventually("the query after the flood is logged", || {
+        dnssink(&lab, &["log", "--json", "--name", "after.tracker.test"])
+            .lines()
+            .count()
+            == 1
+    });
+    let log = json_lines(&dnssink(&lab, &["log", "--json"]));
+    assert!(
+        log.iter().all(|e| e["client"] == "198.18.0.0"),
+        "masked to the /24"
+    );
+}
+
+#[derive(Default, Debug)]
+struct Stream {
+    sent: usize,
+    lost: usize,
+    passed: usize,
+}
+
+/// Queries for a blocked name, one at a time, until `stop`.
+fn stream(stop: &AtomicBool) -> anyhow::Result<Stream> {
+    let sock = UdpSocket::bind("198.18.0.2:0")?;
+    sock.set_read_timeout(Some(Duration::from_millis(500)))?;
+    sock.connect((GW4, 53))?;
+    let mut st = Stream::default();
+    let mut buf = [0u8; 1500];
+    let mut n = 0u16;
+    while !stop.load(Ordering::Relaxed) {
+        n = n.wrapping_add(1);
+        let mut q = query(&format!("q{n}.tracker.test."), RecordType::A, true);
+        q[0..2].copy_from_slice(&n.to_be_bytes());
+        sock.send(&q)?;
+        st.sent += 1;
+        loop {
+            match sock.recv(&mut buf) {
+                Ok(len) => {
+                    let m = Message::from_vec(&buf[..len])?;
+                    if m.id() != n {
+                        continue;
+                    }
+                    if m.response_code() != ResponseCode::NXDomain {
+                        st.passed += 1;
+                    }
+                }
+                Err(_) => st.lost += 1,
+            }
+            break;
+        }
+    }
+    Ok(st)
+}
+
+#[test]
+fn keep_survives_kill_9_and_a_restart_adopts_without_a_gap() {
+    let mut lab = Lab::new().unwrap();
+    let block = lists("");
+    lab.start_dnssink(&[&block.args()[..], &["--on-exit", "keep"]].concat())
+        .unwrap();
+    sinkholed(&lab.dig(GW4, "ads.example.test", "A").unwrap());
+    lab.procs.last_mut().unwrap().kill().unwrap();
+
+    // The daemon is gone; the program filters on.
+    assert!(xdp_on_lan(&lab));
+    sinkholed(&lab.dig(GW4, "ads.example.test", "A").unwrap());
+    let st = json(&dnssink(&lab, &["status", "--json"]));
+    assert_eq!(st[0]["running"], false, "{st}");
+    assert_eq!(st[0]["kept"], true, "{st}");
+    assert_eq!(stats(&lab)["answered_exact"], 2);
+
+    // A restart with a longer list, under a stream of queries: it takes the kept program
+    // over with no query lost or passed, and the counters go on.
+    let bigger = lists("new.test\n");
+    let stop = AtomicBool::new(false);
+    let result = std::thread::scope(|s| {
+        let client = lab.client.name.clone();
+        let stop = &stop;
+        let streamer = s.spawn(move || in_netns(&client, || stream(stop)));
+        std::thread::sleep(Duration::from_millis(300));
+        let line = lab.start_dnssink(&[&bigger.args()[..], &["--on-exit", "keep"]].concat());
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+        (line, streamer.join().unwrap())
+    });
+    result.0.unwrap();
+    let st = result.1.unwrap();
+    println!("restart under load: {st:?}");
+    assert!(st.sent > 20, "{st:?}");
+    assert_eq!((st.lost, st.passed), (0, 0), "{st:?}");
+    let seen = &lab.procs.last().unwrap().seen;
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("adopted the program kept on lan0")),
+        "{seen:?}"
+    );
+    sinkholed(&lab.dig(GW4, "new.test", "A").unwrap());
+    // Every query of the stream was answered by the kernel, across both programs.
+    let s = stats(&lab);
+    assert_eq!(s["answered_subtree"], st.sent as u64, "{s}");
+    assert_eq!(s["answered_exact"], 3, "{s}");
+
+    // SIGTERM with keep: the program stays; `detach` removes it and the pins.
+    let (status, _) = lab.procs.last_mut().unwrap().stop().unwrap();
+    assert!(status.success());
+    assert!(xdp_on_lan(&lab));
+    sinkholed(&lab.dig(GW4, "new.test", "A").unwrap());
+    dnssink(&lab, &["detach", GATEWAY_IF]);
+    assert!(!xdp_on_lan(&lab));
+    assert!(!pins(&lab).exists());
+    let d = lab.dig(GW4, "ads.example.test", "A").unwrap();
+    assert!(
+        d.answers.iter().any(|a| a.ends_with(RESOLVER_A)),
+        "{}",
+        d.text
+    );
+}
+
+#[test]
+fn detach_mode_removes_the_program_even_after_kill_9() {
+    let mut lab = Lab::new().unwrap();
+    let block = lists("");
+    lab.start_dnssink(&block.args()).unwrap();
+    sinkholed(&lab.dig(GW4, "ads.example.test", "A").unwrap());
+    lab.procs.last_mut().unwrap().kill().unwrap();
+    eventually("the program is detached", || !xdp_on_lan(&lab));
+    let d = lab.dig(GW4, "ads.example.test", "A").unwrap();
+    assert!(
+        d.answers.iter().any(|a| a.ends_with(RESOLVER_A)),
+        "{}",
+        d.text
+    );
+    // The next start clears what the dead daemon left, and attaches afresh.
+    lab.start_dnssink(&block.args()).unwrap();
+    sinkholed(&lab.dig(GW4, "ads.example.test", "A").unwrap());
+    assert_eq!(stats(&lab)["answered_exact"], 1);
+}
+
+#[test]
+fn config_file_run_check_config_and_sd_notify() {
+    let mut lab = Lab::new().unwrap();
+    let block = lists("");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dnssink.toml");
+    let write = |text: &str| std::fs::write(&config, text).unwrap();
+    let cfg = config.to_str().unwrap();
+
+    // Errors name the key, or the list's file and line.
+    write(&format!(
+        "blocklist = [\"{}\"]\n[[interface]]\nname = \"lan0\"\nttll = 5\n",
+        path(&block.exact)
+    ));
+    let err = dnssink_fails(&lab, &["check-config", "--config", cfg]);
+    assert!(
+        err.contains(cfg) && err.contains("unknown key `ttll`"),
+        "{err}"
+    );
+    write("[[interface]]\nname = \"lan0\"\nresponse = \"nxdomian\"\n");
+    let err = dnssink_fails(&lab, &["check-config", "--config", cfg]);
+    assert!(err.contains("key `response`"), "{err}");
+    let bad = list("ads.test\nnot a domain line\n");
+    write(&format!(
+        "strict = true\n[[interface]]\nname = \"lan0\"\nblocklist = [\"{}\"]\n",
+        path(&bad)
+    ));
+    let err = dnssink_fails(&lab, &["check-config", "--config", cfg]);
+    assert!(err.contains(&format!("{}:2", path(&bad))), "{err}");
+    let err = dnssink_fails(&lab, &["run", "--config", cfg]);
+    assert!(err.contains(&format!("{}:2", path(&bad))), "{err}");
+    assert!(!xdp_on_lan(&lab), "a bad config attaches nothing");
+
+    write(&format!(
+        "metrics = \"127.0.0.1:9154\"\nblocklist = [\"{}\", \"{}\"]\nresponse = \"null\"\n\n\
+         [[interface]]\nname = \"lan0\"\nttl = 42\nlog-all = true\n",
+        path(&block.exact),
+        path(&block.subtree)
+    ));
+    let out = dnssink(&lab, &["check-config", "--config", cfg]);
+    assert!(out.contains("lan0: 2 rules from 2 lists"), "{out}");
+    assert!(out.ends_with(&format!("{cfg}: ok\n")), "{out}");
+
+    // run, under a stand-in for systemd's notify socket.
+    let notify_path = dir.path().join("notify");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut cmd = lab.gateway.dnssink().unwrap();
+    cmd.args(["run", "--config", cfg])
+        .env("NOTIFY_SOCKET", &notify_path);
+    let mut p = Proc::spawn("dnssink run", cmd).unwrap();
+    p.wait_for("dnssink: attached to lan0", Duration::from_secs(60))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let mut next = || {
+        let n = notify.recv(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let ready = next();
+    assert!(
+        ready.contains("READY=1") && ready.contains("STATUS=filtering on lan0"),
+        "{ready}"
+    );
+    lab.procs.push(p);
+    let d = lab.dig(GW4, "ads.example.test", "A").unwrap();
+    assert_eq!(d.status, "NOERROR", "{}", d.text);
+    assert!(
+        d.answers.iter().any(|a| a.contains("42\tIN\tA\t0.0.0.0")),
+        "{}",
+        d.text
+    );
+    // The instance's arguments came from the file: `reload` and `query` use them.
+    let out = dnssink(&lab, &["reload", GATEWAY_IF]);
+    assert!(out.contains("reloaded lan0"), "{out}");
+    let reloading = next();
+    assert!(
+        reloading.contains("RELOADING=1") && reloading.contains("MONOTONIC_USEC="),
+        "{reloading}"
+    );
+    assert!(next().contains("READY=1"));
+    let out = dnssink(&lab, &["query", "www.tracker.test"]);
+    assert!(out.contains("blocked"), "{out}");
+    let out = lab::run(
+        lab.gateway
+            .cmd("curl")
+            .args(["-sf", "http://127.0.0.1:9154/metrics"]),
+    )
+    .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("dnssink_answered_exact_total{iface=\"lan0\"} 1")
+    );
+    let (status, _) = lab.procs.last_mut().unwrap().stop().unwrap();
+    assert!(status.success());
+    assert!(next().contains("STOPPING=1"));
+    assert!(!xdp_on_lan(&lab));
+}
+
+/// The systemd unit parses cleanly (`systemd-analyze verify`, pointed at this build), and is
+/// what the daemon implements: Type=notify, reload by SIGHUP, the capabilities it checks for.
+#[test]
+fn systemd_unit_verifies() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../dist/dnssink.service"
+    ))
+    .unwrap();
+    for want in [
+        "Type=notify",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "CapabilityBoundingSet=CAP_BPF CAP_NET_ADMIN CAP_PERFMON",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/sys/fs/bpf",
+    ] {
+        assert!(unit.lines().any(|l| l == want), "no {want:?} in the unit");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = lab::dnssink_bin().unwrap();
+    let local = dir.path().join("dnssink.service");
+    std::fs::write(
+        &local,
+        unit.replace("/usr/bin/dnssink", bin.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&local)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.trim().is_empty(), "{err}");
+    // And it catches a broken unit.
+    std::fs::write(&local, unit.replace("Type=notify", "Type=notifyy")).unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&local)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("notifyy"));
+}

@@ -89,6 +89,8 @@ fn answer(
             c::PASSED
         };
         log::query(ctx, &hdrs, q.name.wire_len, q.qtype, why, level::ALL);
+        #[cfg(feature = "log")]
+        aya_log_ebpf::debug!(ctx, "passed: qtype {} counter {}", q.qtype, why);
         return Err(why);
     }
     let canary = verdict.canary();
@@ -103,6 +105,8 @@ fn answer(
         };
         counters::bump(why);
         log::query(ctx, &hdrs, q.name.wire_len, q.qtype, why, level::ANSWERED);
+        #[cfg(feature = "log")]
+        aya_log_ebpf::debug!(ctx, "answered: qtype {} counter {}", q.qtype, why);
     }
     Ok(action)
 }

@@ -285,6 +285,13 @@ impl Sinkhole {
         read_counters(map)
     }
 
+    /// The program's aya-log lines (built with `--features bpf-log`), forwarded to the `log`
+    /// crate and from there to tracing.
+    #[cfg(feature = "bpf-log")]
+    pub fn logger(&mut self) -> Result<aya_log::EbpfLogger<&'static dyn log::Log>> {
+        aya_log::EbpfLogger::init(&mut self.ebpf).context("starting aya-log")
+    }
+
     /// The query log's ring buffer, for one reader.
     pub fn take_events(&mut self) -> Result<RingBuf<MapData>> {
         let map = self

@@ -307,6 +307,20 @@ async fn serve(instances: &mut [Instance], metrics: Option<SocketAddr>) -> Resul
             ));
         }
     }
+    #[cfg(feature = "bpf-log")]
+    for inst in instances.iter_mut() {
+        let logger = inst.sinkhole.logger()?;
+        // SAFETY: the logger owns its ring buffer's fd, open and unchanged while it lives.
+        let mut fd =
+            unsafe { AsyncFd::register_with_interest(logger, tokio::io::Interest::READABLE) }
+                .map_err(|e| anyhow!("polling aya-log: {e}"))?;
+        tokio::task::spawn_local(async move {
+            while let Ok(mut guard) = fd.readable_mut().await {
+                guard.get_inner_mut().flush();
+                guard.clear_ready();
+            }
+        });
+    }
     if let Some(addr) = metrics {
         metrics::listen(addr, instances.iter().map(|i| i.shared.clone()).collect()).await?;
     }
@@ -350,15 +364,11 @@ async fn serve(instances: &mut [Instance], metrics: Option<SocketAddr>) -> Resul
 /// Reads the kernel's query log into the window and to the followers.
 async fn read_log(mut fd: AsyncFd<RingBuf<MapData>>, shared: Rc<Shared>, anonymize: bool) {
     let boot = qlog::monotonic_epoch();
-    loop {
-        let mut guard = match fd.readable_mut().await {
-            Ok(g) => g,
-            Err(e) => {
-                tracing::warn!("query log: {e}");
-                return;
-            }
-        };
-        let rb = guard.get_inner_mut();
+    // The kernel wakes this reader only when the buffer fills up (see dnssink-ebpf's log.rs);
+    // otherwise it is drained on this tick.
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let drain = |rb: &mut RingBuf<MapData>| {
         while let Some(item) = rb.next() {
             if let Some(ev) = Event::from_bytes(&item) {
                 let entry = Entry::from_event(&ev, &shared.iface, boot, anonymize);
@@ -366,6 +376,20 @@ async fn read_log(mut fd: AsyncFd<RingBuf<MapData>>, shared: Rc<Shared>, anonymi
                 shared.window.borrow_mut().push(entry);
             }
         }
-        guard.clear_ready();
+    };
+    loop {
+        tokio::select! {
+            g = fd.readable_mut() => match g {
+                Ok(mut g) => {
+                    drain(g.get_inner_mut());
+                    g.clear_ready();
+                }
+                Err(e) => {
+                    tracing::warn!("query log: {e}");
+                    return;
+                }
+            },
+            _ = tick.tick() => drain(fd.get_mut()),
+        }
     }
 }

@@ -177,7 +177,11 @@ fn stats_status_log_top_metrics_and_detach() {
     assert!(text.contains(&format!("program {program_id}")), "{text}");
     assert!(text.contains(path(&block.subtree)), "{text}");
 
-    // log: every query, in order, with its client, name, type and action.
+    // log: every query, in order, with its client, name, type and action. The daemon drains
+    // the kernel's buffer every 100 ms.
+    eventually("7 queries logged", || {
+        dnssink(&lab, &["log", "--json"]).lines().count() == 7
+    });
     let log = json_lines(&dnssink(&lab, &["log", "--json"]));
     assert_eq!(log.len(), 7, "{log:?}");
     let row = |e: &Value| {

@@ -113,6 +113,17 @@ fn run(block: &std::path::Path, hosts: &std::path::Path) -> Result<()> {
         writeln!(out, "{name:<23} {qtype:<6} {server:<12} {answer:<34} {by}")?;
     }
     drop(out);
+    // What an admin sees from another shell while it runs.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for args in [&["log"][..], &["top", "-n", "3"], &["stats"], &["status"]] {
+        let out = lab.run_dnssink(args)?;
+        println!(
+            "\n$ dnssink {}\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     println!("\nStopping dnssink and tearing the lab down.");
     if let Some(p) = lab.procs.last_mut() {
         let (_, lines) = p.stop()?;

@@ -30,7 +30,9 @@ pub struct Config {
     pub policy: u8,
     /// What the query log gets: one of `event::level`.
     pub log: u8,
-    pub _pad: [u8; 2],
+    /// Nonzero when only sources in the `CLIENTS` map are answered (--clients).
+    pub clients: u8,
+    pub _pad: [u8; 1],
     /// TTL of answer records, and of the SOA that clients cache negative answers for.
     pub ttl: u32,
     pub v4: [u8; 4],
@@ -48,7 +50,8 @@ impl Config {
             enforce: 0,
             policy: 0,
             log: crate::event::level::ANSWERED,
-            _pad: [0; 2],
+            clients: 0,
+            _pad: [0; 1],
             ttl,
             v4: [0; 4],
             v6: [0; 16],

@@ -54,6 +54,9 @@ counters! {
     DROP_IP = 19, "dropped_ip";
     /// A query-log event lost: the ring buffer was full.
     LOG_DROPPED = 20, "log_dropped";
+    /// A query for a blocked name from a source outside --clients: passed, not answered, so
+    /// that spoofed queries cannot turn the gateway into a reflector.
+    FOREIGN_CLIENT = 21, "passed_foreign_client";
 }
 
 #[cfg(test)]

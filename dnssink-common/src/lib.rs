@@ -41,9 +41,10 @@ pub mod maps {
     pub const COUNTERS: &str = "COUNTERS";
     pub const SCRATCH: &str = "SCRATCH";
     pub const EVENTS: &str = "EVENTS";
+    pub const CLIENTS: &str = "CLIENTS";
     /// Every map, for pinning.
     pub const ALL: &[&str] = &[
-        TABLES, RESOLVERS, PORTS, BLOCK4, BLOCK6, CONFIG, COUNTERS, SCRATCH, EVENTS,
+        TABLES, RESOLVERS, PORTS, BLOCK4, BLOCK6, CONFIG, COUNTERS, SCRATCH, EVENTS, CLIENTS,
     ];
 }
 

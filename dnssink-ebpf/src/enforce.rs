@@ -29,6 +29,28 @@ static BLOCK4: ArrayOfMaps<LpmTrie<[u8; 4], IpRule, IP_RULES>, 1> = ArrayOfMaps:
 #[btf_map]
 static BLOCK6: ArrayOfMaps<LpmTrie<[u8; 16], IpRule, IP_RULES>, 1> = ArrayOfMaps::new();
 
+/// The networks whose queries may be answered (--clients; by default the interface's own
+/// subnets), IPv4 as IPv4-mapped IPv6.
+#[btf_map]
+static CLIENTS: LpmTrie<[u8; 16], u8, 1024> = LpmTrie::new();
+
+/// Whether the query in the frame (IP header at `l3`) may be answered: its source is one of
+/// the clients. In a subprogram, so that the verifier checks it once.
+#[inline(never)]
+pub fn from_client(ctx: usize, l3_v6: u32) -> u32 {
+    let ctx = unsafe { XdpContext::new(ctx as *mut aya_ebpf::bindings::xdp_md) };
+    let v6 = l3_v6 & 0x100 != 0;
+    let Some(src) = crate::frame::address(&ctx, (l3_v6 & 0xff) as usize, v6, false) else {
+        return 0;
+    };
+    // IPv4 clients are keyed as IPv4-mapped addresses: an IPv6 source of that form is none.
+    let head = u128::from_be_bytes(src) >> 32;
+    if v6 && head == 0xffff {
+        return 0;
+    }
+    CLIENTS.get(&Key::new(128, src)).is_some() as u32
+}
+
 #[inline(always)]
 pub fn to_resolver(dst: &[u8; 16]) -> bool {
     unsafe { RESOLVERS.get(dst) }.is_some()

@@ -172,21 +172,23 @@ impl Packet {
     /// program.
     #[inline(always)]
     pub fn dst(&self, ctx: &XdpContext) -> Option<[u8; 16]> {
-        let mut a = [0u8; 16];
-        let ok = if self.v6 {
-            unsafe { bpf_xdp_load_bytes(ctx.ctx, (self.l3 + 24) as u32, a.as_mut_ptr().cast(), 16) }
-        } else {
-            a[10] = 0xff;
-            a[11] = 0xff;
-            unsafe {
-                bpf_xdp_load_bytes(
-                    ctx.ctx,
-                    (self.l3 + 16) as u32,
-                    a[12..].as_mut_ptr().cast(),
-                    4,
-                )
-            }
-        };
-        (ok == 0).then_some(a)
+        address(ctx, self.l3, self.v6, true)
     }
+}
+
+/// The source (or destination) address of the IP header at `l3`, IPv4 as an IPv4-mapped IPv6
+/// address, copied out with a helper.
+#[inline(always)]
+pub fn address(ctx: &XdpContext, l3: usize, v6: bool, dst: bool) -> Option<[u8; 16]> {
+    let mut a = [0u8; 16];
+    let ok = if v6 {
+        let off = l3 + if dst { 24 } else { 8 };
+        unsafe { bpf_xdp_load_bytes(ctx.ctx, off as u32, a.as_mut_ptr().cast(), 16) }
+    } else {
+        a[10] = 0xff;
+        a[11] = 0xff;
+        let off = l3 + if dst { 16 } else { 12 };
+        unsafe { bpf_xdp_load_bytes(ctx.ctx, off as u32, a[12..].as_mut_ptr().cast(), 4) }
+    };
+    (ok == 0).then_some(a)
 }

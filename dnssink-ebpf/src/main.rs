@@ -93,6 +93,13 @@ fn answer(
         aya_log_ebpf::debug!(ctx, "passed: qtype {} counter {}", q.qtype, why);
         return Err(why);
     }
+    // Never answer a source outside the clients: a spoofed query would make the gateway a
+    // reflector.
+    if reply::config().is_some_and(|c| c.clients != 0)
+        && enforce::from_client(ctx.ctx as usize, hdrs.l3 as u32 | (hdrs.v6 as u32) << 8) == 0
+    {
+        return Err(c::FOREIGN_CLIENT);
+    }
     let canary = verdict.canary();
     let action = reply::send(ctx, &hdrs, &q, canary)?;
     if action == xdp_action::XDP_TX {

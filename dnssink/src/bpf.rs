@@ -172,6 +172,35 @@ impl Sinkhole {
         replace_set(m, &keys).context("filling the RESOLVERS map (at most 64)")
     }
 
+    /// The networks whose queries may be answered (--clients).
+    pub fn set_clients(&mut self, nets: &[ipnet::IpNet]) -> Result<()> {
+        let keys: Vec<(u32, [u8; 16])> = nets
+            .iter()
+            .map(|n| match n.trunc() {
+                ipnet::IpNet::V4(v4) => (
+                    96 + u32::from(v4.prefix_len()),
+                    v4.network().to_ipv6_mapped().octets(),
+                ),
+                ipnet::IpNet::V6(v6) => (u32::from(v6.prefix_len()), v6.network().octets()),
+            })
+            .collect();
+        let mut m: LpmTrie<_, [u8; 16], u8> = LpmTrie::try_from(self.map_mut(maps::CLIENTS)?)?;
+        for (len, addr) in &keys {
+            m.insert(&Key::new(*len, *addr), 1, 0)
+                .context("filling the CLIENTS map (at most 1024 networks)")?;
+        }
+        let stale: Vec<(u32, [u8; 16])> = m
+            .keys()
+            .filter_map(|k| k.ok())
+            .map(|k| (k.prefix_len(), k.data()))
+            .filter(|k| !keys.contains(k))
+            .collect();
+        for (len, addr) in stale {
+            m.remove(&Key::new(len, addr))?;
+        }
+        Ok(())
+    }
+
     /// The blocked ports (--block-port).
     pub fn set_ports(&mut self, ports: &[(u8, u16)]) -> Result<()> {
         let keys: Vec<u32> = ports
@@ -523,4 +552,60 @@ pub fn check_interface(iface: &str) -> Result<u32> {
         );
     }
     Ok(idx)
+}
+
+/// The subnets of `iface` and of its VLANs (`IFACE.N`): the default clients.
+pub fn interface_subnets(iface: &str) -> Result<Vec<ipnet::IpNet>> {
+    let mut out = Vec::new();
+    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs allocates a list that is read here and freed below.
+    if unsafe { libc::getifaddrs(&mut ifap) } != 0 {
+        bail!(
+            "reading the addresses of {iface}: {}",
+            io::Error::last_os_error()
+        );
+    }
+    let vlan = format!("{iface}.");
+    let mut p = ifap;
+    while !p.is_null() {
+        // SAFETY: a node of the list getifaddrs returned, not yet freed.
+        let a = unsafe { &*p };
+        p = a.ifa_next;
+        if a.ifa_addr.is_null() || a.ifa_netmask.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string.
+        let name = unsafe { std::ffi::CStr::from_ptr(a.ifa_name) }.to_string_lossy();
+        if name != iface && !name.starts_with(&vlan) {
+            continue;
+        }
+        // SAFETY: the family says which sockaddr each pointer holds.
+        let net = unsafe {
+            match i32::from((*a.ifa_addr).sa_family) {
+                libc::AF_INET => {
+                    let addr = &*(a.ifa_addr as *const libc::sockaddr_in);
+                    let mask = &*(a.ifa_netmask as *const libc::sockaddr_in);
+                    let ip = std::net::Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr));
+                    let len = u32::from_be(mask.sin_addr.s_addr).count_ones() as u8;
+                    ipnet::Ipv4Net::new(ip, len).ok().map(ipnet::IpNet::V4)
+                }
+                libc::AF_INET6 => {
+                    let addr = &*(a.ifa_addr as *const libc::sockaddr_in6);
+                    let mask = &*(a.ifa_netmask as *const libc::sockaddr_in6);
+                    let ip = std::net::Ipv6Addr::from(addr.sin6_addr.s6_addr);
+                    let len = u128::from_be_bytes(mask.sin6_addr.s6_addr).count_ones() as u8;
+                    ipnet::Ipv6Net::new(ip, len).ok().map(ipnet::IpNet::V6)
+                }
+                _ => None,
+            }
+        };
+        if let Some(n) = net.map(|n| n.trunc())
+            && !out.contains(&n)
+        {
+            out.push(n);
+        }
+    }
+    // SAFETY: the list from getifaddrs, freed once.
+    unsafe { libc::freeifaddrs(ifap) };
+    Ok(out)
 }

@@ -177,6 +177,12 @@ pub struct AttachArgs {
     /// `any` or the ports it covers (`216.239.37.125 tcp/5222,tcp/5223`).
     #[arg(long = "block-ip", value_name = "FILE")]
     pub block_ips: Vec<PathBuf>,
+    /// Answer only queries from this network (repeatable; `any` for every source). By
+    /// default, the subnets of the interface (and of its VLANs, IFACE.N), read at attach
+    /// time. Queries from other sources pass unanswered, so that spoofed ones cannot make the
+    /// gateway a reflector.
+    #[arg(long = "clients", value_name = "CIDR", value_parser = parse_clients)]
+    pub clients: Vec<ipnet::IpNet>,
     /// When the daemon stops (or dies): `detach` removes the program; `keep` leaves it
     /// filtering with the last rules, and the next start takes it over with no gap.
     #[arg(long, value_enum, default_value_t = OnExit::Detach)]
@@ -226,6 +232,7 @@ impl AttachArgs {
         c.ttl = self.ttl;
         c.enforce = !self.resolvers.is_empty() as u8;
         c.policy = (c.enforce != 0 || !ip_rules.is_empty() || !self.block_ports.is_empty()) as u8;
+        c.clients = 1;
         c.log = if self.no_log {
             level::OFF
         } else if self.log_all {
@@ -265,6 +272,13 @@ pub struct LogArgs {
     /// Only this name and its subdomains.
     #[arg(long, value_name = "SUFFIX")]
     pub name: Option<String>,
+}
+
+fn parse_clients(s: &str) -> std::result::Result<ipnet::IpNet, String> {
+    if s == "any" {
+        return Ok("::/0".parse().expect("a valid network"));
+    }
+    parse_cidr(s)
 }
 
 pub fn parse_cidr(s: &str) -> std::result::Result<ipnet::IpNet, String> {

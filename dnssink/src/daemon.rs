@@ -84,6 +84,23 @@ impl Instance {
         let iface = args.iface.clone();
         let ip_rules = args.ip_rules()?;
         let config = args.config(&ip_rules);
+        let clients = if args.clients.is_empty() {
+            let nets = bpf::interface_subnets(&iface)?;
+            // A link-local network alone (every IPv6 link has one) is not a LAN's.
+            let link_local = |n: &ipnet::IpNet| match n {
+                ipnet::IpNet::V6(v6) => v6.addr().segments()[0] & 0xffc0 == 0xfe80,
+                ipnet::IpNet::V4(_) => false,
+            };
+            if nets.iter().all(link_local) {
+                bail!(
+                    "{iface} has no IP address to take the client networks from: give them \
+                     with --clients CIDR (or --clients any)"
+                );
+            }
+            nets
+        } else {
+            args.clients.clone()
+        };
         let opts = LoadOptions {
             pins: Some(pins.to_path_buf()),
             log_buffer: Some(args.log_buffer * 1024),
@@ -110,6 +127,7 @@ impl Instance {
         sinkhole.swap(&loaded.rules, &ip_rules)?;
         sinkhole.set_resolvers(&args.resolvers)?;
         sinkhole.set_ports(&args.block_ports)?;
+        sinkhole.set_clients(&clients)?;
         sinkhole.set_config(&config)?;
         tracing::debug!("table filled at {:.3}s", started.elapsed().as_secs_f64());
         let keep = args.on_exit == OnExit::Keep;
@@ -143,11 +161,20 @@ impl Instance {
         state.write(&iface)?;
         println!(
             "dnssink: attached to {iface} ({mode} mode, program id {}): {}; response {}, ttl {}s; \
-             {}; rule table {} KiB, loaded in {:.2}s",
+             answering {}; {}; rule table {} KiB, loaded in {:.2}s",
             state.program_id,
             loaded.summary(),
             response::describe(&config),
             config.ttl,
+            clients
+                .iter()
+                .map(|n| if n.prefix_len() == 0 {
+                    "any".to_string()
+                } else {
+                    n.to_string()
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
             policy_summary(&args, &ip_rules),
             loaded.rules.table_bytes() / 1024,
             started.elapsed().as_secs_f64(),

@@ -174,10 +174,12 @@ fn a_real_list_blocks_its_names() {
 /// Runs `dnssink` and expects it to fail with `needle` in its error.
 fn fails_with(ns: Option<&Netns>, args: &[&str], needle: &str) {
     let bin = dnssink_bin().unwrap();
+    // Under `timeout`: a command that wrongly succeeds would attach and run forever.
     let mut cmd = match ns {
-        Some(ns) => ns.cmd(&bin),
-        None => Command::new(&bin),
+        Some(ns) => ns.cmd("timeout"),
+        None => Command::new("timeout"),
     };
+    cmd.arg("60").arg(&bin);
     let out = cmd.args(args).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{args:?} should fail");
@@ -192,7 +194,9 @@ fn fails_with(ns: Option<&Netns>, args: &[&str], needle: &str) {
 fn clear_errors_and_nothing_left_attached() {
     let ns = Netns::new("errors").unwrap();
     // A bridge: an interface without native XDP (this kernel has no dummy driver).
-    ns.sh("ip link add br0 type bridge\nip link set br0 up")
+    ns.sh("ip link add br0 type bridge\nip link set br0 up\nip addr add 198.18.5.1/24 dev br0")
+        .unwrap();
+    ns.sh("ip link add br1 type bridge\nip link set br1 up")
         .unwrap();
     let block = list(BLOCK);
     let b = path(&block);
@@ -215,6 +219,23 @@ fn clear_errors_and_nothing_left_attached() {
         Some(&ns),
         &["attach", "br0", "--blocklist", b, "--ttl=abc"],
         "--ttl",
+    );
+    fails_with(
+        Some(&ns),
+        &["attach", "br1", "--blocklist", b],
+        "br1 has no IP address to take the client networks from: give them with --clients",
+    );
+    fails_with(
+        Some(&ns),
+        &[
+            "attach",
+            "br0",
+            "--blocklist",
+            b,
+            "--clients",
+            "198.18.0.0/33",
+        ],
+        "--clients",
     );
     fails_with(
         Some(&ns),
@@ -259,4 +280,52 @@ fn clear_errors_and_nothing_left_attached() {
     first.stop().unwrap();
     let link = lab::run(ns.cmd("ip").args(["link", "show", "br0"])).unwrap();
     assert!(!String::from_utf8_lossy(&link.stdout).contains("xdp"));
+}
+
+/// Anti-reflection in the lab: queries from a source outside the LAN's subnets (spoofed, or a
+/// host that should not be there) are not answered by dnssink, and are counted.
+#[test]
+fn spoofed_sources_are_not_answered() {
+    let mut lab = Lab::new().unwrap();
+    lab.client
+        .sh("ip addr add 198.19.77.7/32 dev lan0\nip -6 addr add 2001:db8:77::7/128 dev lan0 nodad")
+        .unwrap();
+    let block = list(BLOCK);
+    let line = lab.start_dnssink(&["--blocklist", path(&block)]).unwrap();
+    assert!(
+        line.contains("answering 198.18.0.0/24, 2001:db8::/64"),
+        "{line}"
+    );
+    sinkholed(&lab.dig(GW4, "ads.test", "A").unwrap());
+    // The gateway has no route back to these sources: only dnssink could answer them.
+    for (server, src) in [(GW4, "198.19.77.7"), (GW6, "2001:db8:77::7")] {
+        let d = lab.dig_with(server, "ads.test", "A", &["-b", src]);
+        assert!(
+            d.is_err() || !d.unwrap().from_dnssink(),
+            "{src} was answered"
+        );
+    }
+    let out = lab.run_dnssink(&["stats", "--json"]).unwrap();
+    let stats = String::from_utf8_lossy(&out.stdout);
+    assert!(stats.contains("\"passed_foreign_client\":2"), "{stats}");
+    assert!(stats.contains("\"answered_subtree\":1"), "{stats}");
+    lab.procs.pop();
+    // Named networks, or `any`, are answered.
+    lab.start_dnssink(&[
+        "--blocklist",
+        path(&block),
+        "--clients",
+        "198.19.77.0/24",
+        "--clients",
+        "any",
+    ])
+    .unwrap();
+    sinkholed(
+        &lab.dig_with(GW4, "ads.test", "A", &["-b", "198.19.77.7"])
+            .unwrap(),
+    );
+    sinkholed(
+        &lab.dig_with(GW6, "ads.test", "A", &["-b", "2001:db8:77::7"])
+            .unwrap(),
+    );
 }

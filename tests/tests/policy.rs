@@ -269,3 +269,66 @@ fn canaries_are_answered_in_the_kernel() {
         XDP_PASS
     );
 }
+
+/// Anti-reflection: with --clients, a blocked name is answered only for a source inside the
+/// client networks. Any other source is passed untouched and counted, whatever it asks.
+#[test]
+fn only_clients_are_answered() {
+    let mut s = sinkhole("", false, "nxdomain");
+    let mut cfg = response::parse("nxdomain").unwrap();
+    cfg.clients = 1;
+    s.set_config(&cfg).unwrap();
+    s.set_clients(&[
+        "198.18.0.0/24".parse().unwrap(),
+        "2001:db8::/64".parse().unwrap(),
+    ])
+    .unwrap();
+    let from = |src: &str| {
+        let src: IpAddr = src.parse().unwrap();
+        let base = if src.is_ipv4() {
+            Spec::v4()
+        } else {
+            Spec::v6()
+        };
+        Spec { src, ..base }
+    };
+    let q = dns("x.ads.test.");
+    for inside in [
+        "198.18.0.2",
+        "198.18.0.255",
+        "2001:db8::2",
+        "2001:db8::ffff:1",
+    ] {
+        assert_eq!(
+            action(&s, &frame::frame(&from(inside), &q)),
+            XDP_TX,
+            "{inside}"
+        );
+    }
+    let outside = [
+        "198.18.1.2",
+        "203.0.113.9",
+        "0.0.0.0",
+        "255.255.255.255",
+        "2001:db8:0:1::2",
+        "::ffff:198.18.0.2",
+        "::",
+        "fe80::2",
+    ];
+    for spoofed in outside {
+        assert_eq!(
+            action(&s, &frame::frame(&from(spoofed), &q)),
+            XDP_PASS,
+            "{spoofed}"
+        );
+    }
+    let c = s.counters().unwrap();
+    assert_eq!(c["passed_foreign_client"], outside.len() as u64);
+    assert_eq!(c["answered_subtree"], 4);
+    // Replacing the networks takes effect at once; `any` answers every source.
+    s.set_clients(&["::/0".parse().unwrap()]).unwrap();
+    assert_eq!(action(&s, &frame::frame(&from("203.0.113.9"), &q)), XDP_TX);
+    s.set_clients(&["203.0.113.0/24".parse().unwrap()]).unwrap();
+    assert_eq!(action(&s, &frame::frame(&from("203.0.113.9"), &q)), XDP_TX);
+    assert_eq!(action(&s, &frame::frame(&from("198.18.0.2"), &q)), XDP_PASS);
+}

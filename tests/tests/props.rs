@@ -97,7 +97,9 @@ impl Model {
         let is = |set: &HashSet<String>, suffix: &[Vec<u8>]| {
             set.iter().any(|n| {
                 n.split('.').count() == suffix.len()
-                    && n.split('.').zip(suffix).all(|(a, b)| a.as_bytes() == b.as_slice())
+                    && n.split('.')
+                        .zip(suffix)
+                        .all(|(a, b)| a.as_bytes() == b.as_slice())
             })
         };
         let suffixes: Vec<&[Vec<u8>]> = (0..lower.len()).map(|i| &lower[i..]).collect();

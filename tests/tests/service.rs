@@ -306,6 +306,23 @@ fn stats_status_log_top_metrics_and_detach() {
     // detach, from another shell: the daemon ends, and nothing is left.
     let pins = pins(&lab);
     assert!(pins.join("COUNTERS").exists());
+    let map_ids: Vec<String> = ["COUNTERS", "TABLES", "EVENTS", "CLIENTS"]
+        .iter()
+        .map(|m| {
+            let out = lab::run(
+                std::process::Command::new("bpftool")
+                    .args(["map", "show", "pinned"])
+                    .arg(pins.join(m)),
+            )
+            .unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .split(':')
+                .next()
+                .unwrap()
+                .trim()
+                .to_string()
+        })
+        .collect();
     let out = dnssink(&lab, &["detach", GATEWAY_IF]);
     assert!(out.contains("detached from lan0"), "{out}");
     let daemon = lab.procs.last_mut().unwrap();
@@ -313,13 +330,20 @@ fn stats_status_log_top_metrics_and_detach() {
     assert!(status.success(), "{lines:?}");
     assert!(!xdp_on_lan(&lab));
     assert!(!pins.exists());
-    let progs = lab::run(std::process::Command::new("bpftool").args([
-        "prog",
-        "show",
-        "id",
-        &program_id.to_string(),
-    ]));
-    assert!(progs.is_err(), "program {program_id} is still loaded");
+    let gone = |kind: &str, id: &str| {
+        lab::run(std::process::Command::new("bpftool").args([kind, "show", "id", id])).is_err()
+    };
+    eventually("the program is unloaded", || {
+        gone("prog", &program_id.to_string())
+    });
+    for id in &map_ids {
+        eventually(&format!("map {id} is freed"), || gone("map", id));
+    }
+    let net = lab::run(lab.gateway.cmd("bpftool").args(["net", "show"])).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&net.stdout).contains("dnssink"),
+        "bpftool net still shows it"
+    );
     let d = lab.dig(GW4, "ads.example.test", "A").unwrap();
     assert!(
         d.answers.iter().any(|a| a.ends_with(RESOLVER_A)),
@@ -442,7 +466,27 @@ fn keep_survives_kill_9_and_a_restart_adopts_without_a_gap() {
     lab.start_dnssink(&[&block.args()[..], &["--on-exit", "keep"]].concat())
         .unwrap();
     sinkholed(&lab.dig(GW4, "ads.example.test", "A").unwrap());
-    lab.procs.last_mut().unwrap().kill().unwrap();
+
+    // kill -9 under a stream of queries: none is lost or passed.
+    let stop = AtomicBool::new(false);
+    let during_kill = std::thread::scope(|s| {
+        let client = lab.client.name.clone();
+        let stop = &stop;
+        let streamer = s.spawn(move || in_netns(&client, || stream(stop)));
+        std::thread::sleep(Duration::from_millis(300));
+        lab.procs.last_mut().unwrap().kill().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, Ordering::Relaxed);
+        streamer.join().unwrap()
+    })
+    .unwrap();
+    println!("kill -9 under load: {during_kill:?}");
+    assert!(during_kill.sent > 20, "{during_kill:?}");
+    assert_eq!(
+        (during_kill.lost, during_kill.passed),
+        (0, 0),
+        "{during_kill:?}"
+    );
 
     // The daemon is gone; the program filters on.
     assert!(xdp_on_lan(&lab));
@@ -451,11 +495,13 @@ fn keep_survives_kill_9_and_a_restart_adopts_without_a_gap() {
     assert_eq!(st[0]["running"], false, "{st}");
     assert_eq!(st[0]["kept"], true, "{st}");
     assert_eq!(stats(&lab)["answered_exact"], 2);
+    let before_restart = stats(&lab)["answered_subtree"].as_u64().unwrap();
+    assert_eq!(before_restart, during_kill.sent as u64);
 
     // A restart with a longer list, under a stream of queries: it takes the kept program
     // over with no query lost or passed, and the counters go on.
     let bigger = lists("new.test\n");
-    let stop = AtomicBool::new(false);
+    stop.store(false, Ordering::Relaxed);
     let result = std::thread::scope(|s| {
         let client = lab.client.name.clone();
         let stop = &stop;
@@ -480,7 +526,11 @@ fn keep_survives_kill_9_and_a_restart_adopts_without_a_gap() {
     sinkholed(&lab.dig(GW4, "new.test", "A").unwrap());
     // Every query of the stream was answered by the kernel, across both programs.
     let s = stats(&lab);
-    assert_eq!(s["answered_subtree"], st.sent as u64, "{s}");
+    assert_eq!(
+        s["answered_subtree"],
+        before_restart + st.sent as u64,
+        "{s}"
+    );
     assert_eq!(s["answered_exact"], 3, "{s}");
 
     // SIGTERM with keep: the program stays; `detach` removes it and the pins.
@@ -660,4 +710,24 @@ fn systemd_unit_verifies() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("notifyy"));
+}
+
+/// The program stays on an interface that goes down and up again.
+#[test]
+fn interface_down_and_up_keeps_the_program() {
+    let mut lab = Lab::new().unwrap();
+    let block = lists("");
+    lab.start_dnssink(&block.args()).unwrap();
+    sinkholed(&lab.dig(GW4, "ads.example.test", "A").unwrap());
+    lab.gateway.sh("ip link set lan0 down").unwrap();
+    assert!(xdp_on_lan(&lab));
+    lab.gateway.sh("ip link set lan0 up").unwrap();
+    eventually("the link is up and answering", || {
+        lab.dig(GW4, "ads.example.test", "A")
+            .is_ok_and(|d| d.from_dnssink())
+    });
+    // (Down drops the IPv6 addresses, so IPv4 only.)
+    sinkholed(&lab.dig(GW4, "www.tracker.test", "AAAA").unwrap());
+    assert!(xdp_on_lan(&lab));
+    assert_eq!(stats(&lab)["answered_subtree"], 1);
 }

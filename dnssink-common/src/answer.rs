@@ -78,8 +78,52 @@ pub fn check_additional<P: Packet + ?Sized>(
     if root != 0 || rtype != TYPE_OPT || version != 0 || off + OPT_LEN + rdlen != end {
         return None;
     }
-    Some(true)
+    // The options must fill the record exactly: code, length, data, at most MAX_OPTIONS of
+    // them (a cookie, padding, a client subnet... a query carries a few).
+    let mut p = off + OPT_LEN;
+    let mut i = 0;
+    while i < MAX_OPTIONS {
+        if p == end {
+            return Some(true);
+        }
+        let code = u16::from_be_bytes([pkt.byte(p)?, pkt.byte(p + 1)?]);
+        let len = u16::from_be_bytes([pkt.byte(p + 2)?, pkt.byte(p + 3)?]) as usize;
+        // No option is this long in a query that fits a frame; the bound also keeps every
+        // offset below 64 KiB, which the BPF verifier needs to check the reads.
+        if len > MAX_OPTION_LEN || (code == OPTION_ECS && !ecs_ok(pkt, p + 4, len)) {
+            return None;
+        }
+        p += 4 + len;
+        if p > end {
+            return None;
+        }
+        i += 1;
+    }
+    (p == end).then_some(true)
 }
+
+/// EDNS Client Subnet (RFC 7871), the one option whose content must be checked: resolvers
+/// answer FORMERR to a malformed one.
+const OPTION_ECS: u16 = 8;
+
+/// An ECS option's data: family 1 (IPv4) or 2 (IPv6), a source prefix no longer than the
+/// family's addresses, a scope prefix, and exactly the address bytes the source prefix
+/// covers.
+#[inline(always)]
+fn ecs_ok<P: Packet + ?Sized>(pkt: &P, data: usize, len: usize) -> bool {
+    let family = u16::from_be_bytes([
+        pkt.byte(data).unwrap_or(0xff),
+        pkt.byte(data + 1).unwrap_or(0xff),
+    ]);
+    let source = pkt.byte(data + 2).unwrap_or(0xff) as usize;
+    let max = if family == 1 { 32 } else { 128 };
+    len >= 4 && (family == 1 || family == 2) && source <= max && len == 4 + source.div_ceil(8)
+}
+
+/// The most EDNS options a query may carry.
+pub const MAX_OPTIONS: usize = 4;
+/// The longest EDNS option accepted.
+pub const MAX_OPTION_LEN: usize = 0xfff;
 
 /// The header and the records that follow the question in an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -412,6 +456,45 @@ mod tests {
         assert_eq!(check_additional(&not_opt[..], off, q.len(), 1), None);
         assert_eq!(check_additional(&q[..], off, off, 0), Some(false));
         assert_eq!(check_additional(&q[..], off, q.len(), 0), None);
+    }
+
+    #[test]
+    fn edns_options_must_fill_the_opt_record() {
+        let q = query("a.test.", RecordType::A, true);
+        let off = q.len() - OPT_LEN;
+        let with = |options: &[u8]| {
+            let mut m = q.clone();
+            let rdlen = (options.len() as u16).to_be_bytes();
+            m[off + 9] = rdlen[0];
+            m[off + 10] = rdlen[1];
+            m.extend_from_slice(options);
+            let ok = check_additional(&m[..], off, m.len(), 1);
+            // What dnssink accepts, hickory parses.
+            assert!(ok.is_none() || Message::from_vec(&m).is_ok(), "{options:?}");
+            ok
+        };
+        // A cookie, and padding.
+        let cookie = [0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+        assert_eq!(with(&cookie), Some(true));
+        assert_eq!(
+            with(&[&cookie[..], &[0, 12, 0, 2, 0, 0]].concat()),
+            Some(true)
+        );
+        assert_eq!(with(&[0, 12, 0, 0]), Some(true));
+        // Cut short, or running past the record.
+        assert_eq!(with(&cookie[..11]), None);
+        assert_eq!(with(&[0, 10, 0]), None);
+        assert_eq!(with(&[0, 12, 0, 9, 0]), None);
+        // Client subnet: well formed, or not at all.
+        assert_eq!(with(&[0, 8, 0, 7, 0, 1, 24, 0, 198, 18, 0]), Some(true));
+        assert_eq!(with(&[0, 8, 0, 4, 0, 2, 0, 0]), Some(true));
+        assert_eq!(with(&[0, 8, 0, 0]), None);
+        assert_eq!(with(&[0, 8, 0, 6, 0, 1, 24, 0, 198, 18]), None);
+        assert_eq!(with(&[0, 8, 0, 9, 0, 1, 40, 0, 1, 2, 3, 4, 5]), None);
+        assert_eq!(with(&[0, 8, 0, 4, 0, 3, 0, 0]), None);
+        // Too many options.
+        assert_eq!(with(&[0, 12, 0, 0].repeat(MAX_OPTIONS)), Some(true));
+        assert_eq!(with(&[0, 12, 0, 0].repeat(MAX_OPTIONS + 1)), None);
     }
 
     #[test]

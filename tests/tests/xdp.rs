@@ -352,6 +352,17 @@ fn what_cannot_be_parsed_passes_unchanged() {
         (ok[..20].to_vec(), "unparsed_truncated"),
         ([&ok[..], b"junk"].concat(), "unparsed_bad_edns"),
         (
+            // An EDNS option cut short: its length runs past the OPT record.
+            {
+                let mut m = ok.clone();
+                let n = m.len();
+                m[n - 1] = 7; // RDLENGTH 7
+                m.extend_from_slice(&[0, 10, 0, 8, 1, 2, 3]);
+                m
+            },
+            "unparsed_bad_edns",
+        ),
+        (
             {
                 let mut m = ok.clone();
                 m[2] |= 0x80;

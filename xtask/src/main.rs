@@ -32,6 +32,12 @@ enum Cmd {
     /// Release build, man pages, shell completions, systemd unit and example config, in
     /// target/dist/.
     Dist,
+    /// Run every fuzz target (cargo-fuzz, nightly) from its committed seed corpus.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        time: u64,
+    },
 }
 
 /// Debian packages: LLVM 22 for bpf-linker, and the tools the tests and the demo run.
@@ -61,6 +67,7 @@ fn main() {
         Cmd::Demo => demo(),
         Cmd::Bench { quick } => bench(quick),
         Cmd::Dist => dist(),
+        Cmd::Fuzz { time } => fuzz(time),
     };
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");
@@ -381,4 +388,74 @@ fn walk(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// The fuzz targets, in `fuzz/fuzz_targets/`.
+const FUZZ_TARGETS: &[&str] = &["query", "lists", "iplist"];
+
+fn fuzz(time: u64) -> Result<()> {
+    ensure_setup()?;
+    let nightly = || {
+        let mut c = Command::new("rustup");
+        c.args(["run", "nightly", "cargo"]).current_dir(root());
+        c
+    };
+    if output(nightly().args(["fuzz", "--version"])).is_none() {
+        run(
+            "cargo install cargo-fuzz",
+            Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]),
+        )?;
+    }
+    let mut total = 0u64;
+    let mut report = Vec::new();
+    for target in FUZZ_TARGETS {
+        let work = root().join("target/fuzz-corpus").join(target);
+        std::fs::create_dir_all(&work)?;
+        let seeds = root().join("fuzz/corpus").join(target);
+        println!("==> fuzz {target} for {time}s");
+        // New inputs go to target/fuzz-corpus; the committed seeds are only read.
+        let out = nightly()
+            .args(["fuzz", "run", "--fuzz-dir", "fuzz", target])
+            .arg(&work)
+            .arg(&seeds)
+            .args([
+                "--",
+                &format!("-max_total_time={time}"),
+                "-rss_limit_mb=1024",
+                "-timeout=10",
+                "-print_final_stats=1",
+            ])
+            .env("DNSSINK_NO_BPF", "1")
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .context("running cargo fuzz")?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        let stat = |name: &str| {
+            err.lines()
+                .find_map(|l| l.strip_prefix(&format!("stat::{name}:")))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        if !out.status.success() {
+            let tail: Vec<&str> = err.lines().rev().take(60).collect();
+            for l in tail.into_iter().rev() {
+                eprintln!("{l}");
+            }
+            bail!("fuzz target {target} failed: its crash input is under fuzz/artifacts/{target}/");
+        }
+        let execs = stat("number_of_executed_units").unwrap_or(0);
+        total += execs;
+        let line = format!(
+            "{target}: {execs} executions, peak RSS {} MB, corpus {} inputs",
+            stat("peak_rss_mb").unwrap_or(0),
+            std::fs::read_dir(&work)?.count()
+        );
+        println!("    {line}");
+        report.push(line);
+    }
+    println!("fuzz: {total} executions in all, no crash");
+    std::fs::write(
+        root().join("target/fuzz-report.txt"),
+        format!("{}\ntotal: {total} executions\n", report.join("\n")),
+    )?;
+    Ok(())
 }

@@ -5,6 +5,8 @@ use std::{
     process::Command,
 };
 
+mod kernels;
+
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 
@@ -33,6 +35,9 @@ enum Cmd {
     /// target/dist/.
     Dist,
     /// Run every fuzz target (cargo-fuzz, nightly) from its committed seed corpus.
+    /// Boot the program in qemu on other kernels (Debian's 6.1 and 6.12) and run the
+    /// test_run suites there.
+    Kernels,
     Fuzz {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
@@ -68,6 +73,9 @@ fn main() {
         Cmd::Bench { quick } => bench(quick),
         Cmd::Dist => dist(),
         Cmd::Fuzz { time } => fuzz(time),
+        Cmd::Kernels => ensure_setup()
+            .and_then(|_| ensure_root("cargo xtask kernels"))
+            .and_then(|_| kernels::kernels()),
     };
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");

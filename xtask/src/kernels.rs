@@ -1,0 +1,400 @@
+//! `cargo xtask kernels`: the program on other kernels. Each kernel is a Debian package
+//! (`linux-image-*-amd64-unsigned`), booted in qemu (KVM) with the host's root filesystem
+//! shared read-only over 9p and a busybox initramfs that loads the 9p modules. In the guest
+//! run the `test_run` suites (`tests/xdp.rs`, `tests/policy.rs`, `tests/props.rs`) and a
+//! real `dnssink attach` on the loopback interface.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, Result, bail, ensure};
+
+use crate::{cargo, output, root, run};
+
+/// The kernel series to boot, as Debian names their packages. The host's own kernel is the
+/// third.
+const SERIES: &[(&str, &str)] = &[
+    ("6.1", r"^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$"),
+    ("6.12", r"^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$"),
+];
+
+/// What the guest needs on top of the build tools.
+const PACKAGES: &[&str] = &[
+    "qemu-system-x86",
+    "busybox-static",
+    "xz-utils",
+    "cpio",
+    "kmod",
+];
+
+/// The test_run suites that run in each guest.
+const SUITES: &[&str] = &["xdp", "policy", "props"];
+
+pub fn kernels() -> Result<()> {
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
+                .is_none_or(|s| !s.contains("install ok installed"))
+        })
+        .collect();
+    if !missing.is_empty() {
+        run(
+            &format!("apt-get install {}", missing.join(" ")),
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends"])
+                .args(&missing)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+    }
+    ensure!(
+        Path::new("/dev/kvm").exists(),
+        "no /dev/kvm: the kernel matrix needs KVM"
+    );
+    run(
+        "build dnssink",
+        cargo().args(["build", "--quiet", "--package", "dnssink", "--bins"]),
+    )?;
+    let suites = test_binaries()?;
+    let dir = root().join("target/kernels");
+    std::fs::create_dir_all(&dir)?;
+    let mut results = Vec::new();
+    let host = output(Command::new("uname").arg("-r")).unwrap_or_default();
+    for (series, pattern) in SERIES {
+        let kernel = fetch(&dir, pattern).with_context(|| format!("Linux {series}"))?;
+        let initrd = initramfs(&dir, &kernel, &suites)?;
+        println!("==> boot {} ({series})", kernel.release);
+        let log_path = dir.join(format!("{}.log", kernel.release));
+        println!("    console: {}", log_path.display());
+        let log = boot(&kernel, &initrd, &log_path)?;
+        let ok = log.lines().any(|l| l.trim() == "DNSSINK-RESULT 0");
+        let verified = log
+            .lines()
+            .find_map(|l| l.split("program loaded: ").nth(1))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|| "no load".into());
+        let tests: Vec<String> = log
+            .lines()
+            .filter(|l| l.starts_with("test result:"))
+            .map(|l| l.split(';').next().unwrap_or(l).to_string())
+            .collect();
+        println!(
+            "    {}: {}; {verified}; suites: {}",
+            kernel.release,
+            if ok { "passed" } else { "FAILED" },
+            tests.join(" | ")
+        );
+        if !ok {
+            for l in log
+                .lines()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+            {
+                println!("    | {l}");
+            }
+        }
+        results.push((kernel.release.clone(), ok, verified));
+    }
+    println!(
+        "kernels: {} (host) tested by `cargo xtask test`",
+        host.trim()
+    );
+    for (release, ok, verified) in &results {
+        println!(
+            "kernels: {release}: {}; {verified}",
+            if *ok { "passed" } else { "FAILED" }
+        );
+    }
+    ensure!(
+        results.iter().all(|r| r.1),
+        "a kernel failed; its serial log is in target/kernels/"
+    );
+    Ok(())
+}
+
+/// The test binaries of the suites, built now.
+fn test_binaries() -> Result<Vec<PathBuf>> {
+    let mut cmd = cargo();
+    cmd.args([
+        "test",
+        "--package",
+        "dnssink-tests",
+        "--no-run",
+        "--message-format=json",
+    ]);
+    for s in SUITES {
+        cmd.args(["--test", s]);
+    }
+    let out = cmd
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("building the test_run suites")?;
+    ensure!(out.status.success(), "building the test_run suites failed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut bins = Vec::new();
+    for suite in SUITES {
+        let line = text
+            .lines()
+            .find(|l| {
+                l.contains(&format!("\"name\":\"{suite}\""))
+                    && l.contains("\"kind\":[\"test\"]")
+                    && l.contains("\"executable\":\"")
+            })
+            .with_context(|| format!("no test binary for {suite}"))?;
+        let exe = line
+            .split("\"executable\":\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .context("no executable")?;
+        bins.push(PathBuf::from(exe));
+    }
+    Ok(bins)
+}
+
+struct Kernel {
+    release: String,
+    vmlinuz: PathBuf,
+    modules: PathBuf,
+}
+
+/// The newest package matching `pattern`, downloaded and unpacked once into `dir`.
+fn fetch(dir: &Path, pattern: &str) -> Result<Kernel> {
+    let list = output(Command::new("apt-cache").args(["search", "--names-only", pattern]))
+        .context("apt-cache search")?;
+    let mut names: Vec<&str> = list.lines().filter_map(|l| l.split(" - ").next()).collect();
+    names.sort_by(|a, b| version_key(a).cmp(&version_key(b)));
+    let name = *names
+        .last()
+        .with_context(|| format!("no package matches {pattern}"))?;
+    let unpacked = dir.join(name);
+    if !unpacked.join("boot").exists() {
+        run(
+            &format!("apt-get download {name}"),
+            Command::new("apt-get")
+                .args(["download", name])
+                .current_dir(dir),
+        )?;
+        let deb = std::fs::read_dir(dir)?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{name}_")) && n.ends_with(".deb"))
+            })
+            .context("the downloaded package")?;
+        run(
+            "unpack",
+            Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked),
+        )?;
+        std::fs::remove_file(deb)?;
+    }
+    let vmlinuz = std::fs::read_dir(unpacked.join("boot"))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("vmlinuz-"))
+        })
+        .context("no vmlinuz in the package")?;
+    let release = vmlinuz
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("vmlinuz-"))
+        .context("kernel release")?
+        .to_string();
+    let modules = unpacked.join("lib/modules").join(&release);
+    if !modules.join("modules.dep").exists() {
+        // The package leaves modules.dep to the install; this is no install.
+        run(
+            "depmod",
+            Command::new("depmod")
+                .arg("-b")
+                .arg(&unpacked)
+                .arg(&release),
+        )?;
+    }
+    Ok(Kernel {
+        release,
+        vmlinuz,
+        modules,
+    })
+}
+
+/// Numbers in a package name, for ordering versions.
+fn version_key(name: &str) -> Vec<u64> {
+    name.split(|c: char| !c.is_ascii_digit())
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+/// A busybox initramfs that loads the 9p modules, mounts the host's root read-only, and runs
+/// the suites in it.
+fn initramfs(dir: &Path, k: &Kernel, suites: &[PathBuf]) -> Result<PathBuf> {
+    let tree = dir.join(format!("initramfs-{}", k.release));
+    let _ = std::fs::remove_dir_all(&tree);
+    for d in ["bin", "proc", "sys", "dev", "mnt", "modules"] {
+        std::fs::create_dir_all(tree.join(d))?;
+    }
+    std::fs::copy("/bin/busybox", tree.join("bin/busybox")).context("busybox-static")?;
+    // The modules for virtio-pci and 9p, dependencies first, from modules.dep.
+    let deps = std::fs::read_to_string(k.modules.join("modules.dep"))?;
+    let mut order: Vec<String> = Vec::new();
+    for want in ["virtio_pci", "9pnet_virtio", "9p"] {
+        add_module(&deps, want, &mut order);
+    }
+    let mut names = Vec::new();
+    for m in &order {
+        let src = k.modules.join(m);
+        let base = Path::new(m)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("module name")?;
+        let plain = base.trim_end_matches(".xz").to_string();
+        let dst = tree.join("modules").join(&plain);
+        if base.ends_with(".xz") {
+            let out = Command::new("xz")
+                .args(["-dc"])
+                .arg(&src)
+                .output()
+                .context("xz")?;
+            ensure!(out.status.success(), "xz -d {}", src.display());
+            std::fs::write(&dst, out.stdout)?;
+        } else {
+            std::fs::copy(&src, &dst)?;
+        }
+        names.push(plain);
+    }
+    let root = root();
+    let bin = root.join("target/debug/dnssink");
+    let list = root.join("../shared/blocklists/stevenblack.domains.txt");
+    let mut script = format!("cd {}\nrc=0\n", root.display());
+    for suite in suites {
+        script.push_str(&format!(
+            "{} --test-threads=1 > /tmp/out 2>&1 || {{ rc=1; tail -60 /tmp/out; }}\n\
+             grep -E '^(test result|property run|[0-9]+ frames)' /tmp/out\n",
+            suite.display()
+        ));
+    }
+    script.push_str(&format!(
+        "RUST_LOG=debug timeout 8 {} attach lo --mode generic --clients any --blocklist {} 2>&1 \
+         | grep -E 'program loaded|attached|detached|error' | sed 's/^.*DEBUG.*bpf[^ ]* //'\n\
+         exit $rc\n",
+        bin.display(),
+        list.display()
+    ));
+    std::fs::write(tree.join("cmd"), script)?;
+    let init = format!(
+        r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in {modules}; do insmod /modules/$m || echo "insmod $m failed"; done
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 host /mnt
+for d in proc sys dev; do mount --bind /$d /mnt/$d; done
+mount -t tmpfs tmp /mnt/tmp
+mount -t tmpfs run /mnt/run
+mount -t bpf bpf /mnt/sys/fs/bpf
+echo "DNSSINK-KERNEL $(uname -r)"
+chroot /mnt /bin/bash /proc/1/root/cmd
+echo "DNSSINK-RESULT $?"
+poweroff -f
+"#,
+        modules = names.join(" ")
+    );
+    std::fs::write(tree.join("init"), init)?;
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(tree.join("init"), std::fs::Permissions::from_mode(0o755))?;
+    let initrd = dir.join(format!("initrd-{}.gz", k.release));
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "cd '{}' && find . | cpio -o -H newc --quiet | gzip -1 > '{}'",
+            tree.display(),
+            initrd.display()
+        ))
+        .status()?;
+    ensure!(status.success(), "making the initramfs");
+    Ok(initrd)
+}
+
+/// Appends `name` (a module) and what it depends on to `order`, dependencies first.
+fn add_module(deps: &str, name: &str, order: &mut Vec<String>) {
+    let Some(line) = deps.lines().find(|l| {
+        l.split(':')
+            .next()
+            .and_then(|p| p.rsplit('/').next())
+            .is_some_and(|f| f.split('.').next() == Some(name))
+    }) else {
+        return; // built in
+    };
+    let (module, rest) = line.split_once(':').unwrap_or((line, ""));
+    for dep in rest.split_whitespace() {
+        let dep_name = dep
+            .rsplit('/')
+            .next()
+            .and_then(|f| f.split('.').next())
+            .unwrap_or("");
+        add_module(deps, dep_name, order);
+    }
+    if !order.iter().any(|m| m == module) {
+        order.push(module.to_string());
+    }
+}
+
+/// Boots `k` with `initrd` and returns what it wrote on its serial console, which is also
+/// written to `log` as it comes.
+///
+/// Software emulation (TCG) by default: on the nested VMs seen here KVM guests hang before
+/// their first line. `DNSSINK_QEMU_ACCEL=kvm` asks for KVM.
+fn boot(k: &Kernel, initrd: &Path, log: &Path) -> Result<String> {
+    let accel = std::env::var("DNSSINK_QEMU_ACCEL").unwrap_or_else(|_| "tcg".into());
+    let mut cmd = Command::new("timeout");
+    cmd.arg("3600").arg("qemu-system-x86_64");
+    if accel == "kvm" {
+        cmd.args(["-enable-kvm", "-cpu", "host,arch-capabilities=off"]);
+    } else {
+        cmd.args(["-accel", "tcg,thread=multi", "-cpu", "max"]);
+    }
+    let file = std::fs::File::create(log)?;
+    let status = cmd
+        .args(["-m", "2048", "-smp", "2"])
+        .args([
+            "-nographic",
+            "-no-reboot",
+            "-nodefaults",
+            "-serial",
+            "stdio",
+        ])
+        .arg("-kernel")
+        .arg(&k.vmlinuz)
+        .arg("-initrd")
+        .arg(initrd)
+        .args([
+            "-append",
+            "console=ttyS0 panic=-1 quiet loglevel=3",
+            "-virtfs",
+            "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap",
+        ])
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .status()
+        .context("running qemu-system-x86_64")?;
+    let text = std::fs::read_to_string(log)?;
+    if !text.contains("DNSSINK-KERNEL") {
+        bail!(
+            "{} did not reach the tests ({status}); its console is in {}",
+            k.release,
+            log.display()
+        );
+    }
+    Ok(text)
+}

@@ -73,6 +73,7 @@ impl Sinkhole {
     /// Loads the program with no config and no rules yet (or with those of the maps pinned
     /// in `opts.pins`): the verifier's work, which can run while the lists are read.
     pub fn load_program(opts: &LoadOptions) -> Result<Sinkhole> {
+        check_kernel()?;
         let t = std::time::Instant::now();
         let mut loader = EbpfLoader::new();
         if let Some(dir) = &opts.pins {
@@ -91,8 +92,17 @@ impl Sinkhole {
             .program_mut(dnssink_common::PROGRAM)
             .ok_or_else(|| anyhow!("no program {} in the object", dnssink_common::PROGRAM))?
             .try_into()?;
-        prog.load()
-            .context("loading the XDP program into the kernel")?;
+        prog.load().map_err(|e| {
+            let e = anyhow::Error::new(e).context("loading the XDP program into the kernel");
+            match kernel_version() {
+                Some(v) if v < TESTED_KERNEL => e.context(format!(
+                    "this kernel's verifier refuses the program: it is known to load on Linux \
+                     {}.{} and later, and to be too complex for 6.1's verifier",
+                    TESTED_KERNEL.0, TESTED_KERNEL.1
+                )),
+                _ => e,
+            }
+        })?;
         match prog.info() {
             Ok(info) => tracing::debug!(
                 "program loaded: {} bytes translated, {} instructions verified",
@@ -608,4 +618,35 @@ pub fn interface_subnets(iface: &str) -> Result<Vec<ipnet::IpNet>> {
     // SAFETY: the list from getifaddrs, freed once.
     unsafe { libc::freeifaddrs(ifap) };
     Ok(out)
+}
+
+/// The oldest kernel the program loads on: it copies addresses out with
+/// `bpf_xdp_load_bytes` (Linux 5.18).
+pub const MIN_KERNEL: (u32, u32) = (5, 18);
+
+/// The oldest kernel the program is known to pass the verifier on (`cargo xtask kernels`):
+/// 6.1's verifier gives up on it.
+pub const TESTED_KERNEL: (u32, u32) = (6, 12);
+
+fn kernel_version() -> Option<(u32, u32)> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    let mut parts = release.trim().split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// Fails with a clear message on a kernel older than [`MIN_KERNEL`], which would otherwise
+/// refuse the program with a verifier log.
+pub fn check_kernel() -> Result<()> {
+    if let Some(v) = kernel_version()
+        && v < MIN_KERNEL
+    {
+        bail!(
+            "dnssink needs Linux {}.{} or later (for bpf_xdp_load_bytes); this is {}.{}",
+            MIN_KERNEL.0,
+            MIN_KERNEL.1,
+            v.0,
+            v.1
+        );
+    }
+    Ok(())
 }

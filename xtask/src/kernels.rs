@@ -13,11 +13,17 @@ use anyhow::{Context as _, Result, bail, ensure};
 
 use crate::{cargo, output, root, run};
 
-/// The kernel series to boot, as Debian names their packages. The host's own kernel is the
-/// third.
-const SERIES: &[(&str, &str)] = &[
-    ("6.1", r"^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$"),
-    ("6.12", r"^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$"),
+/// The kernel series to boot, as Debian names their packages, and whether the program is
+/// expected to load there. The host's own kernel is the third. 6.1's verifier gives up on the
+/// program (see the README): it is booted to keep that known, and a pass there is reported
+/// as news.
+const SERIES: &[(&str, &str, bool)] = &[
+    ("6.1", r"^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$", false),
+    (
+        "6.12",
+        r"^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$",
+        true,
+    ),
 ];
 
 /// What the guest needs on top of the build tools.
@@ -63,7 +69,7 @@ pub fn kernels() -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let mut results = Vec::new();
     let host = output(Command::new("uname").arg("-r")).unwrap_or_default();
-    for (series, pattern) in SERIES {
+    for (series, pattern, expected) in SERIES {
         let kernel = fetch(&dir, pattern).with_context(|| format!("Linux {series}"))?;
         let initrd = initramfs(&dir, &kernel, &suites)?;
         println!("==> boot {} ({series})", kernel.release);
@@ -99,20 +105,23 @@ pub fn kernels() -> Result<()> {
                 println!("    | {l}");
             }
         }
-        results.push((kernel.release.clone(), ok, verified));
+        results.push((kernel.release.clone(), ok, *expected, verified));
     }
     println!(
         "kernels: {} (host) tested by `cargo xtask test`",
         host.trim()
     );
-    for (release, ok, verified) in &results {
-        println!(
-            "kernels: {release}: {}; {verified}",
-            if *ok { "passed" } else { "FAILED" }
-        );
+    for (release, ok, expected, verified) in &results {
+        let what = match (ok, expected) {
+            (true, true) => "passed",
+            (false, false) => "refused, as expected (its verifier gives up on the program)",
+            (true, false) => "passed: news, update TESTED_KERNEL and the README",
+            (false, true) => "FAILED",
+        };
+        println!("kernels: {release}: {what}; {verified}");
     }
     ensure!(
-        results.iter().all(|r| r.1),
+        results.iter().all(|r| r.1 || !r.2),
         "a kernel failed; its serial log is in target/kernels/"
     );
     Ok(())
@@ -275,21 +284,32 @@ fn initramfs(dir: &Path, k: &Kernel, suites: &[PathBuf]) -> Result<PathBuf> {
     let root = root();
     let bin = root.join("target/debug/dnssink");
     let list = root.join("../shared/blocklists/stevenblack.domains.txt");
-    let mut script = format!("cd {}\nrc=0\n", root.display());
+    // First a real attach, which reports the verifier's result; the suites only if the
+    // program loads. Under emulation 20,000 property frames, not 100,000.
+    let mut script = format!(
+        "cd {root}\n\
+         RUST_LOG=debug {bin} attach lo --mode generic --clients any --blocklist {list} \
+         > /tmp/attach 2>&1 &\n\
+         pid=$!; i=0\n\
+         while [ $i -lt 600 ] && kill -0 $pid 2>/dev/null && ! grep -q 'dnssink: attached' /tmp/attach; \
+         do sleep 1; i=$((i+1)); done\n\
+         kill $pid 2>/dev/null; wait $pid\n\
+         grep -E 'program loaded|attached|detached|error' /tmp/attach | sed 's/^.*DEBUG.*bpf[^ ]* //' | cut -c1-300\n\
+         grep -q 'dnssink: attached' /tmp/attach || exit 1\n\
+         export DNSSINK_PROP_FRAMES=20000\n\
+         rc=0\n",
+        root = root.display(),
+        bin = bin.display(),
+        list = list.display()
+    );
     for suite in suites {
         script.push_str(&format!(
-            "{} --test-threads=1 > /tmp/out 2>&1 || {{ rc=1; tail -60 /tmp/out; }}\n\
-             grep -E '^(test result|property run|[0-9]+ frames)' /tmp/out\n",
+            "{} --test-threads=1 > /tmp/out 2>&1 || {{ rc=1; grep -E 'panicked|processed|error' /tmp/out | head -20; }}\n\
+             grep -E '^(test result|property run|[0-9]+ frames)' /tmp/out | cut -c1-300\n",
             suite.display()
         ));
     }
-    script.push_str(&format!(
-        "RUST_LOG=debug timeout 8 {} attach lo --mode generic --clients any --blocklist {} 2>&1 \
-         | grep -E 'program loaded|attached|detached|error' | sed 's/^.*DEBUG.*bpf[^ ]* //'\n\
-         exit $rc\n",
-        bin.display(),
-        list.display()
-    ));
+    script.push_str("exit $rc\n");
     std::fs::write(tree.join("cmd"), script)?;
     let init = format!(
         r#"#!/bin/busybox sh

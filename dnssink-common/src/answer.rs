@@ -252,6 +252,23 @@ pub fn build(cfg: &Config, q: &Query, qtype: u16, edns: bool, canary: u8) -> Ans
 }
 
 impl Answer {
+    /// What kind of answer it is, one of `config::response`: read back from its header, as
+    /// canaries and address answers for other types change the configured kind.
+    #[inline(always)]
+    pub const fn kind(&self) -> u32 {
+        let rcode = self.header[3] & 0x0f;
+        let answers = self.header[7];
+        if rcode == RCODE_NXDOMAIN {
+            response::NXDOMAIN as u32
+        } else if rcode == RCODE_REFUSED {
+            response::REFUSED as u32
+        } else if answers != 0 {
+            response::ADDRESS as u32
+        } else {
+            response::NODATA as u32
+        }
+    }
+
     /// Length of the DNS message.
     #[inline(always)]
     pub const fn message_len(&self, name: &Name) -> usize {
@@ -456,6 +473,32 @@ mod tests {
         assert_eq!(check_additional(&not_opt[..], off, q.len(), 1), None);
         assert_eq!(check_additional(&q[..], off, off, 0), Some(false));
         assert_eq!(check_additional(&q[..], off, q.len(), 0), None);
+    }
+
+    #[test]
+    fn kinds() {
+        let q = check_header(&[0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]).unwrap();
+        let mut cfg = address_cfg();
+        assert_eq!(
+            build(&cfg, &q, TYPE_A, false, 0).kind(),
+            response::ADDRESS as u32
+        );
+        assert_eq!(
+            build(&cfg, &q, 16, false, 0).kind(),
+            response::NODATA as u32
+        );
+        let nx = build(&cfg, &q, TYPE_A, false, crate::rule::CANARY_NXDOMAIN);
+        assert_eq!(nx.kind(), response::NXDOMAIN as u32);
+        cfg.response = response::REFUSED;
+        assert_eq!(
+            build(&cfg, &q, TYPE_A, false, 0).kind(),
+            response::REFUSED as u32
+        );
+        cfg.response = response::NODATA;
+        assert_eq!(
+            build(&cfg, &q, TYPE_A, true, 0).kind(),
+            response::NODATA as u32
+        );
     }
 
     #[test]

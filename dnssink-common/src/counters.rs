@@ -57,6 +57,15 @@ counters! {
     /// A query for a blocked name from a source outside --clients: passed, not answered, so
     /// that spoofed queries cannot turn the gateway into a reflector.
     FOREIGN_CLIENT = 21, "passed_foreign_client";
+    /// Answered with NXDOMAIN (by the response mode, or a canary); the next three counters
+    /// are the other kinds, in the order of `config::response`.
+    ANSWERED_NXDOMAIN = 22, "answered_nxdomain";
+    /// Answered with NOERROR and no record (NODATA).
+    ANSWERED_NODATA = 23, "answered_nodata";
+    /// Answered with REFUSED.
+    ANSWERED_REFUSED = 24, "answered_refused";
+    /// Answered with an address record (`null` or a block page).
+    ANSWERED_ADDRESS = 25, "answered_address";
 }
 
 #[cfg(test)]

@@ -64,6 +64,7 @@ pub fn send(ctx: &XdpContext, h: &Headers, q: &Question, canary: u8) -> Result<u
         counters::bump(c::TX_FAILED);
         return Ok(xdp_action::XDP_DROP);
     }
+    counters::bump(c::ANSWERED_NXDOMAIN + ans.kind());
     Ok(xdp_action::XDP_TX)
 }
 

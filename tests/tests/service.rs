@@ -152,6 +152,8 @@ fn stats_status_log_top_metrics_and_detach() {
     assert_eq!(s["answered_exact"], 3, "{s}");
     assert_eq!(s["answered_subtree"], 2, "{s}");
     assert_eq!(s["answered"], 5, "{s}");
+    assert_eq!(s["answered_nxdomain"], 5, "{s}");
+    assert_eq!(s["answered_address"], 0, "{s}");
     assert_eq!(s["passed"], 2, "{s}");
     assert_eq!(s["dns_queries"], 7, "{s}");
     assert_eq!(s["log_dropped"], 0, "{s}");
@@ -637,6 +639,21 @@ fn config_file_run_check_config_and_sd_notify() {
     lab.procs.push(p);
     let d = lab.dig(GW4, "ads.example.test", "A").unwrap();
     assert_eq!(d.status, "NOERROR", "{}", d.text);
+    let mx = lab.dig(GW4, "www.tracker.test", "MX").unwrap();
+    assert!(
+        mx.answers.is_empty() && mx.status == "NOERROR",
+        "{}",
+        mx.text
+    );
+    let s = stats(&lab);
+    assert_eq!(
+        (
+            s["answered_address"].as_u64(),
+            s["answered_nodata"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{s}"
+    );
     assert!(
         d.answers.iter().any(|a| a.contains("42\tIN\tA\t0.0.0.0")),
         "{}",

@@ -177,7 +177,7 @@ fn fetch(dir: &Path, pattern: &str) -> Result<Kernel> {
     let list = output(Command::new("apt-cache").args(["search", "--names-only", pattern]))
         .context("apt-cache search")?;
     let mut names: Vec<&str> = list.lines().filter_map(|l| l.split(" - ").next()).collect();
-    names.sort_by(|a, b| version_key(a).cmp(&version_key(b)));
+    names.sort_by_key(|n| version_key(n));
     let name = *names
         .last()
         .with_context(|| format!("no package matches {pattern}"))?;

@@ -32,7 +32,9 @@ pub struct Config {
     pub log: u8,
     /// Nonzero when only sources in the `CLIENTS` map are answered (--clients).
     pub clients: u8,
-    pub _pad: [u8; 1],
+    /// Nonzero to drop DNS queries over UDP that cannot be parsed, rather than pass them
+    /// (--drop-unparsed).
+    pub drop_unparsed: u8,
     /// TTL of answer records, and of the SOA that clients cache negative answers for.
     pub ttl: u32,
     pub v4: [u8; 4],
@@ -51,7 +53,7 @@ impl Config {
             policy: 0,
             log: crate::event::level::ANSWERED,
             clients: 0,
-            _pad: [0; 1],
+            drop_unparsed: 0,
             ttl,
             v4: [0; 4],
             v6: [0; 16],

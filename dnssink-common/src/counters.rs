@@ -3,6 +3,11 @@
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident = $idx:expr, $label:expr;)*) => {
         $($(#[$doc])* pub const $name: u32 = $idx;)*
+
+        /// Whether `counter` is a reason a DNS query could not be parsed.
+        pub const fn unparsed(counter: u32) -> bool {
+            counter >= NOT_QUERY && counter <= UNSUPPORTED
+        }
         /// Number of counters.
         pub const COUNT: u32 = [$($idx),*].len() as u32;
         /// Each counter's index and a stable, machine-friendly name.
@@ -66,6 +71,8 @@ counters! {
     ANSWERED_REFUSED = 24, "answered_refused";
     /// Answered with an address record (`null` or a block page).
     ANSWERED_ADDRESS = 25, "answered_address";
+    /// A query that could not be parsed (counted by reason too), dropped by --drop-unparsed.
+    DROP_UNPARSED = 26, "dropped_unparsed";
 }
 
 #[cfg(test)]

@@ -332,3 +332,40 @@ fn only_clients_are_answered() {
     assert_eq!(action(&s, &frame::frame(&from("203.0.113.9"), &q)), XDP_TX);
     assert_eq!(action(&s, &frame::frame(&from("198.18.0.2"), &q)), XDP_PASS);
 }
+
+/// --drop-unparsed: a query that cannot be parsed is dropped rather than passed to the
+/// resolver, where it could resolve a blocked name; well-formed queries are unaffected.
+#[test]
+fn unparsed_queries_are_dropped_on_request() {
+    let mut s = sinkhole("", false, "nxdomain");
+    // A compression pointer in the question: the name is unreadable for dnssink.
+    let mut compressed = dns("x.ads.test.");
+    let at = 12 + 2; // inside the first label
+    compressed[at - 2] = 0xc0;
+    compressed[at - 1] = 12;
+    let mut cfg = response::parse("nxdomain").unwrap();
+    let to_resolver = to("198.18.0.1", 53);
+    assert_eq!(
+        action(&s, &frame::frame(&to_resolver, &compressed)),
+        XDP_PASS
+    );
+    cfg.drop_unparsed = 1;
+    s.set_config(&cfg).unwrap();
+    assert_eq!(
+        action(&s, &frame::frame(&to_resolver, &compressed)),
+        XDP_DROP
+    );
+    assert_eq!(
+        action(&s, &frame::frame(&to_resolver, &dns("ok.test."))),
+        XDP_PASS
+    );
+    assert_eq!(
+        action(&s, &frame::frame(&to_resolver, &dns("x.ads.test."))),
+        XDP_TX
+    );
+    // Other traffic is untouched.
+    assert_eq!(action(&s, &packet(&to_resolver, PROTO_TCP, b"x")), XDP_PASS);
+    let c = s.counters().unwrap();
+    assert_eq!(c["dropped_unparsed"], 1);
+    assert_eq!(c["unparsed_compressed"], 2);
+}

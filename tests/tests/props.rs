@@ -2,7 +2,8 @@
 //! frames per run, generated from valid queries and mutated (flags, counts, labels, pointers,
 //! lengths, truncation, trailing bytes, VLAN tags, IPv4 options, IPv4 and IPv6, spoofed
 //! sources). For every frame:
-//! - the action is PASS, TX or DROP, and DROP only for DNS over TLS or QUIC (port 853);
+//! - the action is PASS, TX or DROP, and DROP only for DNS over TLS or QUIC (port 853), or
+//!   with --drop-unparsed for a UDP datagram to port 53 that is not answered;
 //! - on PASS the frame is unchanged, byte for byte;
 //! - a frame that is not a UDP datagram to port 53 is never changed or sent back;
 //! - on TX the output is a valid DNS response to that exact question, with correct IPv4 and
@@ -403,12 +404,15 @@ fn a_hundred_thousand_frames_through_the_kernel() {
 
     let mut tally = Tally::default();
     let mut mode = 0;
+    let mut drop_unparsed = false;
     for n in 0..frames {
         if n % 1000 == 0 {
             mode = rng.below(MODES.len());
             let mut cfg = response::parse(MODES[mode]).unwrap();
             cfg.clients = 1;
             cfg.ttl = 1 + rng.below(86400) as u32;
+            drop_unparsed = rng.chance(30);
+            cfg.drop_unparsed = drop_unparsed as u8;
             s.set_config(&cfg).unwrap();
         }
         let name = random_name(&mut rng);
@@ -461,8 +465,8 @@ fn a_hundred_thousand_frames_through_the_kernel() {
             XDP_DROP => {
                 tally.drop += 1;
                 assert!(
-                    matches!(flow, Some((6 | 17, 853))),
-                    "dropped, not DoT or DoQ: {}",
+                    matches!(flow, Some((6 | 17, 853))) || (drop_unparsed && is_dns),
+                    "dropped, not DoT or DoQ, nor an unparsed query with --drop-unparsed: {}",
                     ctx()
                 );
             }
@@ -493,6 +497,7 @@ fn a_hundred_thousand_frames_through_the_kernel() {
     println!("{frames} frames: {tally:?}; kernel counters: {c:?}");
     assert!(frames < 1000 || (tally.tx > frames / 10 && tally.pass > frames / 10));
     assert_eq!(c["tx_failed"], 0);
+    assert!(frames < 10_000 || c["dropped_unparsed"] > 0);
 }
 
 fn hex(b: &[u8]) -> String {

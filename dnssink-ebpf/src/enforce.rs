@@ -35,10 +35,12 @@ static BLOCK6: ArrayOfMaps<LpmTrie<[u8; 16], IpRule, IP_RULES>, 1> = ArrayOfMaps
 static CLIENTS: LpmTrie<[u8; 16], u8, 1024> = LpmTrie::new();
 
 /// Whether the query in the frame (IP header at `l3`) may be answered: its source is one of
-/// the clients. In a subprogram, so that the verifier checks it once.
+/// the clients. In a subprogram, so that the verifier checks it once. The context goes as a
+/// pointer to `xdp_md`, which is what the BTF of the argument must say for older verifiers
+/// (6.1) to accept it.
 #[inline(never)]
-pub fn from_client(ctx: usize, l3_v6: u32) -> u32 {
-    let ctx = unsafe { XdpContext::new(ctx as *mut aya_ebpf::bindings::xdp_md) };
+pub fn from_client(ctx: *mut aya_ebpf::bindings::xdp_md, l3_v6: u32) -> u32 {
+    let ctx = XdpContext::new(ctx);
     let v6 = l3_v6 & 0x100 != 0;
     let Some(src) = crate::frame::address(&ctx, (l3_v6 & 0xff) as usize, v6, false) else {
         return 0;

@@ -36,7 +36,7 @@ pub fn query(ctx: &XdpContext, h: &Headers, name_len: usize, qtype: u16, action:
     let answered = level == dnssink_common::event::level::ANSWERED;
     // In a subprogram: the verifier checks the log once, not once per path that reaches it.
     emit(
-        ctx.ctx as usize,
+        ctx.ctx,
         h.l3 as u32 | (h.v6 as u32) << 16 | (answered as u32) << 17,
         (h.dns() + HEADER_LEN) as u32,
         name_len as u32,
@@ -45,8 +45,13 @@ pub fn query(ctx: &XdpContext, h: &Headers, name_len: usize, qtype: u16, action:
 }
 
 #[inline(never)]
-fn emit(ctx: usize, l3_v6_dst: u32, name_off: u32, name_len: u32, qtype_action: u32) {
-    let ctx = ctx as *mut aya_ebpf::bindings::xdp_md;
+fn emit(
+    ctx: *mut aya_ebpf::bindings::xdp_md,
+    l3_v6_dst: u32,
+    name_off: u32,
+    name_len: u32,
+    qtype_action: u32,
+) {
     let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
         counters::bump(c::LOG_DROPPED);
         return;

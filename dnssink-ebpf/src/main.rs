@@ -110,7 +110,7 @@ fn answer(
     // Never answer a source outside the clients: a spoofed query would make the gateway a
     // reflector.
     if reply::config().is_some_and(|c| c.clients != 0)
-        && enforce::from_client(ctx.ctx as usize, hdrs.l3 as u32 | (hdrs.v6 as u32) << 8) == 0
+        && enforce::from_client(ctx.ctx, hdrs.l3 as u32 | (hdrs.v6 as u32) << 8) == 0
     {
         return Err(c::FOREIGN_CLIENT);
     }

@@ -100,16 +100,7 @@ impl Scratch {
             return v;
         }
         let n = header[table::H_BUCKETS];
-        let flags = |h: u64| {
-            let tag = table::tag(h);
-            let (b1, b2) = table::buckets(tag, n);
-            rules
-                .get(b1)
-                .map_or(0, |b| table::find_with(b, tag, opaque))
-                | rules
-                    .get(b2)
-                    .map_or(0, |b| table::find_with(b, tag, opaque))
-        };
+        let flags = |h: u64| rule_flags(h, n) as u8;
         let mut h = header[table::H_ROOT];
         // The parents, from the top-level domain down (labels - 1 of them); then the whole
         // name, outside the loop, so that the loop body has one branch fewer to verify.
@@ -129,6 +120,26 @@ impl Scratch {
         }
         v
     }
+}
+
+/// The rule flags stored for the name hash `h` in the live table of `n` buckets. A
+/// subprogram: verified once, and its locals are not on the caller's stack. Its arguments
+/// are plain numbers (the table is looked up again inside), because verifiers before 6.12
+/// refuse a subprogram whose argument is a pointer into the caller's stack.
+#[inline(never)]
+fn rule_flags(h: u64, n: u64) -> u64 {
+    let Some(rules) = TABLES.get(0) else {
+        return 0;
+    };
+    let tag = table::tag(h);
+    let (b1, b2) = table::buckets(tag, n);
+    let f = rules
+        .get(b1)
+        .map_or(0, |b| table::find_with(b, tag, opaque))
+        | rules
+            .get(b2)
+            .map_or(0, |b| table::find_with(b, tag, opaque));
+    f as u64
 }
 
 /// `x`, unchanged, hidden from the compiler (an add of 0: an empty asm statement would leave

@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use std::net::IpAddr;
 
 use aya::{
-    Ebpf, EbpfLoader,
+    Ebpf, EbpfLoader, VerifierLogLevel,
     maps::{
         Array, ArrayOfMaps, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf, lpm_trie::Key,
     },
@@ -76,6 +76,16 @@ impl Sinkhole {
         check_kernel()?;
         let t = std::time::Instant::now();
         let mut loader = EbpfLoader::new();
+        // A refused program reports the verifier's verdict and statistics, not its full
+        // trace: older kernels abort the load when a trace overflows the log (ENOSPC), which
+        // hides the reason. DNSSINK_VERIFIER_LOG=verbose asks for the trace.
+        loader.verifier_log_level(
+            if std::env::var("DNSSINK_VERIFIER_LOG").is_ok_and(|v| v == "verbose") {
+                VerifierLogLevel::VERBOSE | VerifierLogLevel::STATS
+            } else {
+                VerifierLogLevel::STATS
+            },
+        );
         if let Some(dir) = &opts.pins {
             for name in maps::ALL {
                 loader.map_pin_path(name, crate::pin::map(dir, name));

@@ -298,7 +298,7 @@ fn initramfs(dir: &Path, k: &Kernel, suites: &[PathBuf]) -> Result<PathBuf> {
          while [ $i -lt 600 ] && kill -0 $pid 2>/dev/null && ! grep -q 'dnssink: attached' /tmp/attach; \
          do sleep 1; i=$((i+1)); done\n\
          kill $pid 2>/dev/null; wait $pid\n\
-         grep -E 'program loaded|attached|detached|error' /tmp/attach | sed 's/^.*DEBUG.*bpf[^ ]* //' | cut -c1-300\n\
+         grep -E 'program loaded|attached|detached|error' /tmp/attach | sed 's/^.*DEBUG.*bpf[^ ]* //' | cut -c1-3000\n\
          grep -q 'dnssink: attached' /tmp/attach || exit 1\n\
          export DNSSINK_PROP_FRAMES=20000\n\
          rc=0\n",

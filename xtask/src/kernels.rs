@@ -39,22 +39,9 @@ const PACKAGES: &[&str] = &[
 const SUITES: &[&str] = &["xdp", "policy", "props"];
 
 pub fn kernels() -> Result<()> {
-    let missing: Vec<&str> = PACKAGES
-        .iter()
-        .copied()
-        .filter(|p| {
-            output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
-                .is_none_or(|s| !s.contains("install ok installed"))
-        })
-        .collect();
+    let missing = crate::not_installed(PACKAGES);
     if !missing.is_empty() {
-        run(
-            &format!("apt-get install {}", missing.join(" ")),
-            Command::new("apt-get")
-                .args(["install", "-y", "-qq", "--no-install-recommends"])
-                .args(&missing)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )?;
+        crate::apt_install(&missing)?;
     }
     ensure!(
         Path::new("/dev/kvm").exists(),

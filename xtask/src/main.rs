@@ -113,7 +113,12 @@ fn output(cmd: &mut Command) -> Option<String> {
 }
 
 fn missing_packages() -> Vec<&'static str> {
-    PACKAGES
+    not_installed(PACKAGES)
+}
+
+/// The Debian packages of `packages` that are not installed.
+fn not_installed(packages: &[&'static str]) -> Vec<&'static str> {
+    packages
         .iter()
         .copied()
         .filter(|p| {
@@ -121,6 +126,17 @@ fn missing_packages() -> Vec<&'static str> {
                 .is_none_or(|s| !s.contains("install ok installed"))
         })
         .collect()
+}
+
+/// Installs Debian packages.
+fn apt_install(packages: &[&str]) -> Result<()> {
+    run(
+        &format!("apt-get install {}", packages.join(" ")),
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
 }
 
 fn has_rust_src() -> bool {
@@ -152,13 +168,7 @@ fn setup() -> Result<()> {
             "apt-get update",
             Command::new("apt-get").args(["update", "-qq"]),
         )?;
-        run(
-            &format!("apt-get install {}", missing.join(" ")),
-            Command::new("apt-get")
-                .args(["install", "-y", "-qq", "--no-install-recommends"])
-                .args(&missing)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )?;
+        apt_install(&missing)?;
     }
     if has_rust_src() {
         println!("==> rust-src for nightly: there");
@@ -318,9 +328,7 @@ fn demo() -> Result<()> {
     )
 }
 
-fn bench(quick: bool) -> Result<()> {
-    ensure_setup()?;
-    ensure_root("cargo xtask bench")?;
+fn build_release() -> Result<()> {
     run(
         "build dnssink (release)",
         cargo().args([
@@ -331,7 +339,13 @@ fn bench(quick: bool) -> Result<()> {
             "dnssink",
             "--bins",
         ]),
-    )?;
+    )
+}
+
+fn bench(quick: bool) -> Result<()> {
+    ensure_setup()?;
+    ensure_root("cargo xtask bench")?;
+    build_release()?;
     let mut cmd = cargo();
     cmd.args([
         "run",
@@ -350,17 +364,7 @@ fn bench(quick: bool) -> Result<()> {
 
 fn dist() -> Result<()> {
     ensure_setup()?;
-    run(
-        "build dnssink (release)",
-        cargo().args([
-            "build",
-            "--quiet",
-            "--release",
-            "--package",
-            "dnssink",
-            "--bins",
-        ]),
-    )?;
+    build_release()?;
     let out = root().join("target/dist");
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out)?;

@@ -40,11 +40,11 @@ static CLIENTS: LpmTrie<[u8; 16], u8, 1024> = LpmTrie::new();
 /// (6.1) to accept it.
 #[inline(never)]
 pub fn from_client(ctx: *mut aya_ebpf::bindings::xdp_md, l3_v6: u32) -> u32 {
-    let ctx = XdpContext::new(ctx);
     let v6 = l3_v6 & 0x100 != 0;
-    let Some(src) = crate::frame::address(&ctx, (l3_v6 & 0xff) as usize, v6, false) else {
+    let mut src = [0u8; 16];
+    if !crate::frame::load_address(ctx, (l3_v6 & 0xff) as usize, v6, false, &mut src) {
         return 0;
-    };
+    }
     // IPv4 clients are keyed as IPv4-mapped addresses: an IPv6 source of that form is none.
     let head = u128::from_be_bytes(src) >> 32;
     if v6 && head == 0xffff {

@@ -1,6 +1,6 @@
 //! Ethernet (up to two VLAN tags), IPv4 (with options) or IPv6, and UDP to port 53.
 
-use aya_ebpf::{helpers::bpf_xdp_load_bytes, programs::XdpContext};
+use aya_ebpf::{bindings::xdp_md, helpers::bpf_xdp_load_bytes, programs::XdpContext};
 use dnssink_common::{
     answer::HEADER_LEN,
     counters as c,
@@ -172,23 +172,25 @@ impl Packet {
     /// program.
     #[inline(always)]
     pub fn dst(&self, ctx: &XdpContext) -> Option<[u8; 16]> {
-        address(ctx, self.l3, self.v6, true)
+        let mut a = [0u8; 16];
+        load_address(ctx.ctx, self.l3, self.v6, true, &mut a).then_some(a)
     }
 }
 
-/// The source (or destination) address of the IP header at `l3`, IPv4 as an IPv4-mapped IPv6
-/// address, copied out with a helper.
+/// Copies the source (or destination) address of the IP header at `l3` into `out`, IPv4 as
+/// an IPv4-mapped IPv6 address, with a helper; false if the frame is too short. `out` may be
+/// ring-buffer memory: the query log writes the client's address straight into its event.
 #[inline(always)]
-pub fn address(ctx: &XdpContext, l3: usize, v6: bool, dst: bool) -> Option<[u8; 16]> {
-    let mut a = [0u8; 16];
-    let ok = if v6 {
+pub fn load_address(ctx: *mut xdp_md, l3: usize, v6: bool, dst: bool, out: &mut [u8; 16]) -> bool {
+    let r = if v6 {
         let off = l3 + if dst { 24 } else { 8 };
-        unsafe { bpf_xdp_load_bytes(ctx.ctx, off as u32, a.as_mut_ptr().cast(), 16) }
+        unsafe { bpf_xdp_load_bytes(ctx, off as u32, out.as_mut_ptr().cast(), 16) }
     } else {
-        a[10] = 0xff;
-        a[11] = 0xff;
+        out[..10].fill(0);
+        out[10] = 0xff;
+        out[11] = 0xff;
         let off = l3 + if dst { 16 } else { 12 };
-        unsafe { bpf_xdp_load_bytes(ctx.ctx, off as u32, a[12..].as_mut_ptr().cast(), 4) }
+        unsafe { bpf_xdp_load_bytes(ctx, off as u32, out[12..].as_mut_ptr().cast(), 4) }
     };
-    (ok == 0).then_some(a)
+    r == 0
 }

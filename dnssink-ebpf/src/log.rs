@@ -14,7 +14,11 @@ use dnssink_common::{
     event::{Event, NAME_MAX},
 };
 
-use crate::{counters, frame::Headers, reply};
+use crate::{
+    counters,
+    frame::{Headers, load_address},
+    reply,
+};
 
 const RB_NO_WAKEUP: u64 = 1;
 const RB_FORCE_WAKEUP: u64 = 2;
@@ -25,9 +29,9 @@ const RB_RING_SIZE: u64 = 1;
 #[map(name = "EVENTS")]
 static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 
-/// Logs the query in `h` if the configured level is at least `level`. `client_dst` says
-/// where the client's address is: the destination once the frame has been turned into the
-/// answer, else the source.
+/// Logs the query in `h` if the configured level is at least `level`. An answered query has
+/// been turned into its answer already, so its client is the destination; any other's is
+/// the source.
 #[inline(always)]
 pub fn query(ctx: &XdpContext, h: &Headers, name_len: usize, qtype: u16, action: u32, level: u8) {
     if reply::config().is_none_or(|cfg| cfg.log < level) {
@@ -70,18 +74,8 @@ fn emit(
         (*e)._pad = 0;
         (*e).name_len = len as u16;
         (*e)._pad2 = 0;
-        let client = &mut (*e).client;
-        *client = [0; 16];
-        let r = if v6 {
-            let off = l3 + if dst { 24 } else { 8 };
-            bpf_xdp_load_bytes(ctx, off, client.as_mut_ptr().cast(), 16)
-        } else {
-            client[10] = 0xff;
-            client[11] = 0xff;
-            let off = l3 + if dst { 16 } else { 12 };
-            bpf_xdp_load_bytes(ctx, off, client[12..].as_mut_ptr().cast(), 4)
-        };
-        r == 0 && bpf_xdp_load_bytes(ctx, name_off, (*e).name.as_mut_ptr().cast(), len) == 0
+        load_address(ctx, l3 as usize, v6, dst, &mut (*e).client)
+            && bpf_xdp_load_bytes(ctx, name_off, (*e).name.as_mut_ptr().cast(), len) == 0
     };
     if ok {
         // Waking the reader costs more than the rest of the program (about 16 µs a query

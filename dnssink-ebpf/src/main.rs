@@ -54,14 +54,8 @@ pub fn dnssink(ctx: XdpContext) -> u32 {
     match answer(&ctx, &pkt, scratch) {
         Ok(action) => action,
         Err(why) => {
-            let Some(scratch) = Scratch::get() else {
-                return xdp_action::XDP_PASS;
-            };
-            // One value the verifier does not know, whichever exit it came from: what
-            // follows is verified once, not once per reason.
-            let why = scratch.launder(why as usize) as u32;
             counters::bump(why);
-            let unanswered = scratch.unanswered();
+            let unanswered = Scratch::get().and_then(|s| s.unanswered());
             // A query that cannot be parsed could carry a blocked name to the resolver.
             if unanswered.is_none()
                 && c::unparsed(why)

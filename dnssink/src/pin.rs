@@ -99,16 +99,3 @@ pub fn remove(dir: &Path) -> Result<()> {
         Err(e) => Err(e).with_context(|| format!("removing {}", dir.display())),
     }
 }
-
-/// The instances with pins, by directory name.
-pub fn list() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(ROOT)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}

@@ -579,6 +579,27 @@ impl Dig {
         Ok(d)
     }
 
+    /// Asserts dnssink's NXDOMAIN answer, with RD copied and RA set.
+    pub fn assert_sinkholed(&self) {
+        assert_eq!(self.status, "NXDOMAIN", "{}", self.text);
+        assert!(self.from_dnssink(), "the SOA of dnssink:\n{}", self.text);
+        assert!(
+            self.flags.contains("rd") && self.flags.contains("ra"),
+            "{}",
+            self.text
+        );
+    }
+
+    /// Asserts the resolver's answer, `addr`.
+    pub fn assert_resolved(&self, addr: &str) {
+        assert_eq!(self.status, "NOERROR", "{}", self.text);
+        assert!(
+            self.answers.iter().any(|a| a.ends_with(addr)),
+            "the resolver's answer {addr}:\n{}",
+            self.text
+        );
+    }
+
     /// The answer came from dnssink: its SOA names `dnssink.invalid.`.
     pub fn from_dnssink(&self) -> bool {
         self.authority

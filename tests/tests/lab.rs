@@ -25,22 +25,11 @@ const BLOCK: &str = "\
 ";
 
 fn sinkholed(d: &Dig) {
-    assert_eq!(d.status, "NXDOMAIN", "{}", d.text);
-    assert!(d.from_dnssink(), "the SOA of dnssink:\n{}", d.text);
-    assert!(
-        d.flags.contains("rd") && d.flags.contains("ra"),
-        "{}",
-        d.text
-    );
+    d.assert_sinkholed();
 }
 
 fn resolved(d: &Dig, addr: &str) {
-    assert_eq!(d.status, "NOERROR", "{}", d.text);
-    assert!(
-        d.answers.iter().any(|a| a.ends_with(addr)),
-        "the resolver's answer {addr}:\n{}",
-        d.text
-    );
+    d.assert_resolved(addr);
 }
 
 /// Blocked names get dnssink's answer and the rest the resolver's, over IPv4 and IPv6.

@@ -204,36 +204,6 @@ fn random_query(rng: &mut Rng, name: &str) -> Vec<u8> {
     m.to_vec().expect("encode")
 }
 
-/// The transport protocol and destination port of a frame, as a plain reading of its
-/// headers (None when it has none, or the frame is cut short).
-fn flow(f: &[u8]) -> Option<(u8, u16)> {
-    let mut off = 12;
-    let mut et = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
-    let mut tags = 0;
-    while (et == 0x8100 || et == 0x88a8) && tags < 2 {
-        off += 4;
-        tags += 1;
-        et = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
-    }
-    off += 2;
-    let (proto, l4) = match et {
-        0x0800 => {
-            let ihl = (*f.get(off)? & 0x0f) as usize * 4;
-            let frag = u16::from_be_bytes([*f.get(off + 6)?, *f.get(off + 7)?]) & 0x1fff;
-            if frag != 0 {
-                return None;
-            }
-            (*f.get(off + 9)?, off + ihl)
-        }
-        0x86dd => (*f.get(off + 6)?, off + 40),
-        _ => return None,
-    };
-    Some((
-        proto,
-        u16::from_be_bytes([*f.get(l4 + 2)?, *f.get(l4 + 3)?]),
-    ))
-}
-
 /// The question of a DNS message: its labels, and its wire bytes (name, type, class).
 fn question(dns: &[u8]) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
     let mut i = 12;
@@ -250,23 +220,6 @@ fn question(dns: &[u8]) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
         i += 1 + n;
     }
     Some((labels, dns.get(12..i + 5)?.to_vec()))
-}
-
-/// The DNS payload of a frame that `frame::parse` cannot read (mutated), best effort.
-fn raw_dns(f: &[u8]) -> Option<&[u8]> {
-    let mut off = 12;
-    let mut et = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
-    while et == 0x8100 || et == 0x88a8 {
-        off += 4;
-        et = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
-    }
-    off += 2;
-    let udp = match et {
-        0x0800 => off + (*f.get(off)? & 0x0f) as usize * 4,
-        _ => off + 40,
-    };
-    let len = u16::from_be_bytes([*f.get(udp + 4)?, *f.get(udp + 5)?]) as usize;
-    f.get(udp + 8..udp + len.max(8))
 }
 
 /// Ways to break a valid frame.
@@ -455,7 +408,7 @@ fn a_hundred_thousand_frames_through_the_kernel() {
                 hex(&out)
             )
         };
-        let flow = flow(&f);
+        let flow = Headers::read(&f).and_then(|h| h.flow(&f));
         let is_dns = flow == Some((17, 53));
         match action {
             XDP_PASS => {
@@ -504,38 +457,48 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The headers of a query frame, read plainly.
+/// The headers of a frame, read plainly, the way the program reads them: at most two VLAN
+/// tags, then IPv4 or IPv6 (None for anything else, or a frame cut short). Mutated frames
+/// too, which `frame::parse` refuses.
 struct Headers {
     dst_mac: [u8; 6],
     src_mac: [u8; 6],
     vlans: Vec<(u16, u16)>,
     src: IpAddr,
     dst: IpAddr,
-    sport: u16,
-    dport: u16,
+    proto: u8,
+    /// Offset of the transport header; None for a later IPv4 fragment, which has none.
+    l4: Option<usize>,
 }
 
 impl Headers {
     fn read(f: &[u8]) -> Option<Headers> {
+        let word = |at: usize| Some(u16::from_be_bytes([*f.get(at)?, *f.get(at + 1)?]));
         let mut off = 12;
         let mut vlans = Vec::new();
-        let mut et = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
-        while et == 0x8100 || et == 0x88a8 {
-            vlans.push((et, u16::from_be_bytes([*f.get(off + 2)?, *f.get(off + 3)?])));
+        let mut et = word(off)?;
+        while (et == 0x8100 || et == 0x88a8) && vlans.len() < 2 {
+            vlans.push((et, word(off + 2)?));
             off += 4;
-            et = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
+            et = word(off)?;
         }
         off += 2;
-        let (src, dst, udp): (IpAddr, IpAddr, usize) = if et == 0x0800 {
-            let ip = f.get(off..off + 20)?;
-            let s: [u8; 4] = ip[12..16].try_into().ok()?;
-            let d: [u8; 4] = ip[16..20].try_into().ok()?;
-            (s.into(), d.into(), off + (ip[0] & 0x0f) as usize * 4)
-        } else {
-            let ip = f.get(off..off + 40)?;
-            let s: [u8; 16] = ip[8..24].try_into().ok()?;
-            let d: [u8; 16] = ip[24..40].try_into().ok()?;
-            (s.into(), d.into(), off + 40)
+        let (src, dst, proto, l4): (IpAddr, IpAddr, u8, Option<usize>) = match et {
+            0x0800 => {
+                let ip = f.get(off..off + 20)?;
+                let s: [u8; 4] = ip[12..16].try_into().ok()?;
+                let d: [u8; 4] = ip[16..20].try_into().ok()?;
+                let later_fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff != 0;
+                let l4 = off + (ip[0] & 0x0f) as usize * 4;
+                (s.into(), d.into(), ip[9], (!later_fragment).then_some(l4))
+            }
+            0x86dd => {
+                let ip = f.get(off..off + 40)?;
+                let s: [u8; 16] = ip[8..24].try_into().ok()?;
+                let d: [u8; 16] = ip[24..40].try_into().ok()?;
+                (s.into(), d.into(), ip[6], Some(off + 40))
+            }
+            _ => return None,
         };
         Some(Headers {
             dst_mac: f.get(0..6)?.try_into().ok()?,
@@ -543,9 +506,28 @@ impl Headers {
             vlans,
             src,
             dst,
-            sport: u16::from_be_bytes([*f.get(udp)?, *f.get(udp + 1)?]),
-            dport: u16::from_be_bytes([*f.get(udp + 2)?, *f.get(udp + 3)?]),
+            proto,
+            l4,
         })
+    }
+
+    /// The source and destination ports, where the frame has them.
+    fn ports(&self, f: &[u8]) -> Option<(u16, u16)> {
+        let l4 = self.l4?;
+        let word = |at: usize| Some(u16::from_be_bytes([*f.get(at)?, *f.get(at + 1)?]));
+        Some((word(l4)?, word(l4 + 2)?))
+    }
+
+    /// The transport protocol and destination port.
+    fn flow(&self, f: &[u8]) -> Option<(u8, u16)> {
+        Some((self.proto, self.ports(f)?.1))
+    }
+
+    /// The UDP payload, as long as the UDP header says.
+    fn udp_payload<'a>(&self, f: &'a [u8]) -> Option<&'a [u8]> {
+        let l4 = self.l4?;
+        let len = u16::from_be_bytes([*f.get(l4 + 4)?, *f.get(l4 + 5)?]) as usize;
+        f.get(l4 + 8..l4 + len.max(8))
     }
 }
 
@@ -554,14 +536,19 @@ fn check_answer(model: &Model, input: &[u8], out: &[u8], mode: &str) -> anyhow::
     use anyhow::ensure;
     let p = frame::parse(out)?;
     // The query as it came: the answer must be to exactly this question.
-    let qdns = raw_dns(input).ok_or_else(|| anyhow::anyhow!("no DNS payload in the query"))?;
+    let h = Headers::read(input).ok_or_else(|| anyhow::anyhow!("unreadable query headers"))?;
+    let qdns = h
+        .udp_payload(input)
+        .ok_or_else(|| anyhow::anyhow!("no DNS payload in the query"))?;
     let (labels, qwire) = question(qdns).ok_or_else(|| anyhow::anyhow!("no question"))?;
     ensure!(
         model.blocked(&labels),
         "answered a name the rules do not block"
     );
     // The query's headers as they came (a mutation may have changed any of them).
-    let h = Headers::read(input).ok_or_else(|| anyhow::anyhow!("unreadable query headers"))?;
+    let (sport, dport) = h
+        .ports(input)
+        .ok_or_else(|| anyhow::anyhow!("no ports in the query"))?;
     ensure!(
         match h.src {
             IpAddr::V4(a) => a.octets()[..3] == [198, 18, 0],
@@ -573,7 +560,7 @@ fn check_answer(model: &Model, input: &[u8], out: &[u8], mode: &str) -> anyhow::
     ensure!(p.dst_mac == h.src_mac && p.src_mac == h.dst_mac, "MACs");
     ensure!(p.vlans == h.vlans, "VLAN tags");
     ensure!(p.dst == h.src && p.src == h.dst, "addresses");
-    ensure!(p.dport == h.sport && p.sport == h.dport, "ports");
+    ensure!(p.dport == sport && p.sport == dport, "ports");
     let (_, awire) = question(&p.dns).ok_or_else(|| anyhow::anyhow!("no question back"))?;
     ensure!(awire == qwire, "the question changed");
     let m = &p.message;

@@ -42,6 +42,12 @@ pub mod maps {
     pub const SCRATCH: &str = "SCRATCH";
     pub const EVENTS: &str = "EVENTS";
     pub const CLIENTS: &str = "CLIENTS";
+    /// Room in the RESOLVERS map (--resolver).
+    pub const RESOLVERS_MAX: u32 = 64;
+    /// Room in the PORTS map (--block-port).
+    pub const PORTS_MAX: u32 = 256;
+    /// Room in the CLIENTS map (--clients).
+    pub const CLIENTS_MAX: usize = 1024;
     /// Every map, for pinning.
     pub const ALL: &[&str] = &[
         TABLES, RESOLVERS, PORTS, BLOCK4, BLOCK6, CONFIG, COUNTERS, SCRATCH, EVENTS, CLIENTS,

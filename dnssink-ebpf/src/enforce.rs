@@ -7,17 +7,20 @@ use aya_ebpf::{
     maps::HashMap,
     programs::XdpContext,
 };
-use dnssink_common::policy::{self, IpRule};
+use dnssink_common::{
+    maps,
+    policy::{self, IpRule},
+};
 
 use crate::frame::Packet;
 
 /// The internal resolvers (IPv4 as IPv4-mapped IPv6), from --resolver.
 #[map(name = "RESOLVERS")]
-static RESOLVERS: HashMap<[u8; 16], u8> = HashMap::with_max_entries(64, 0);
+static RESOLVERS: HashMap<[u8; 16], u8> = HashMap::with_max_entries(maps::RESOLVERS_MAX, 0);
 
 /// Blocked (protocol, port) pairs, from --block-port (`policy::port_key`).
 #[map(name = "PORTS")]
-static PORTS: HashMap<u32, u8> = HashMap::with_max_entries(256, 0);
+static PORTS: HashMap<u32, u8> = HashMap::with_max_entries(maps::PORTS_MAX, 0);
 
 /// Room in each table of blocked destinations.
 pub const IP_RULES: usize = 65536;
@@ -32,7 +35,7 @@ static BLOCK6: ArrayOfMaps<LpmTrie<[u8; 16], IpRule, IP_RULES>, 1> = ArrayOfMaps
 /// The networks whose queries may be answered (--clients; by default the interface's own
 /// subnets), IPv4 as IPv4-mapped IPv6.
 #[btf_map]
-static CLIENTS: LpmTrie<[u8; 16], u8, 1024> = LpmTrie::new();
+static CLIENTS: LpmTrie<[u8; 16], u8, { maps::CLIENTS_MAX }> = LpmTrie::new();
 
 /// Whether the query in the frame (IP header at `l3`) may be answered: its source is one of
 /// the clients. In a subprogram, so that the verifier checks it once. The context goes as a

@@ -188,8 +188,12 @@ impl Sinkhole {
                 IpAddr::V6(v6) => v6.octets(),
             })
             .collect();
-        let m: HashMap<_, [u8; 16], u8> = HashMap::try_from(self.map_mut(maps::RESOLVERS)?)?;
-        replace_set(m, &keys).context("filling the RESOLVERS map (at most 64)")
+        let mut m: HashMap<_, [u8; 16], u8> = HashMap::try_from(self.map_mut(maps::RESOLVERS)?)?;
+        let old: Vec<[u8; 16]> = m.keys().filter_map(|k| k.ok()).collect();
+        replace_keys(old, &keys, |k, add| {
+            if add { m.insert(k, 1, 0) } else { m.remove(k) }
+        })
+        .context("filling the RESOLVERS map")
     }
 
     /// The networks whose queries may be answered (--clients).
@@ -205,20 +209,20 @@ impl Sinkhole {
             })
             .collect();
         let mut m: LpmTrie<_, [u8; 16], u8> = LpmTrie::try_from(self.map_mut(maps::CLIENTS)?)?;
-        for (len, addr) in &keys {
-            m.insert(&Key::new(*len, *addr), 1, 0)
-                .context("filling the CLIENTS map (at most 1024 networks)")?;
-        }
-        let stale: Vec<(u32, [u8; 16])> = m
+        let old: Vec<(u32, [u8; 16])> = m
             .keys()
             .filter_map(|k| k.ok())
             .map(|k| (k.prefix_len(), k.data()))
-            .filter(|k| !keys.contains(k))
             .collect();
-        for (len, addr) in stale {
-            m.remove(&Key::new(len, addr))?;
-        }
-        Ok(())
+        replace_keys(old, &keys, |(len, addr), add| {
+            let key = Key::new(*len, *addr);
+            if add {
+                m.insert(&key, 1, 0)
+            } else {
+                m.remove(&key)
+            }
+        })
+        .context("filling the CLIENTS map")
     }
 
     /// The blocked ports (--block-port).
@@ -227,8 +231,12 @@ impl Sinkhole {
             .iter()
             .map(|&(proto, port)| policy::port_key(proto, port))
             .collect();
-        let m: HashMap<_, u32, u8> = HashMap::try_from(self.map_mut(maps::PORTS)?)?;
-        replace_set(m, &keys).context("filling the PORTS map (at most 256)")
+        let mut m: HashMap<_, u32, u8> = HashMap::try_from(self.map_mut(maps::PORTS)?)?;
+        let old: Vec<u32> = m.keys().filter_map(|k| k.ok()).collect();
+        replace_keys(old, &keys, |k, add| {
+            if add { m.insert(k, 1, 0) } else { m.remove(k) }
+        })
+        .context("filling the PORTS map")
     }
 
     pub fn program(&self) -> &Xdp {
@@ -368,22 +376,19 @@ fn read_counters(map: &Map) -> Result<StdHashMap<&'static str, u64>> {
     Ok(out)
 }
 
-/// Makes the keys of `m` exactly `keys`: the new ones are added before the old ones go, so a
-/// live program (a kept one, adopted) never sees a key missing that stays.
-fn replace_set<K: aya::Pod + PartialEq>(
-    mut m: HashMap<&mut MapData, K, u8>,
+/// Makes a set map's keys, `old` now, exactly `keys`, with `apply(key, add)`. A key in both is never touched, so a
+/// live program (a kept one, adopted) never misses a key that stays; the stale ones go
+/// first, so that the map never holds more than the larger of the two sets.
+fn replace_keys<K: PartialEq>(
+    old: Vec<K>,
     keys: &[K],
+    mut apply: impl FnMut(&K, bool) -> Result<(), aya::maps::MapError>,
 ) -> Result<()> {
-    for k in keys {
-        m.insert(k, 1, 0)?;
+    for k in old.iter().filter(|k| !keys.contains(k)) {
+        apply(k, false)?;
     }
-    let stale: Vec<K> = m
-        .keys()
-        .filter_map(|k| k.ok())
-        .filter(|k| !keys.contains(k))
-        .collect();
-    for k in stale {
-        m.remove(&k)?;
+    for k in keys.iter().filter(|k| !old.contains(k)) {
+        apply(k, true)?;
     }
     Ok(())
 }

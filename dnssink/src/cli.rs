@@ -233,6 +233,29 @@ impl AttachArgs {
         Ok(rules)
     }
 
+    /// Checks what the command line cannot: that the sets fit their maps. Run before anything
+    /// touches the kernel, so that a bad set never leaves a rule set half applied.
+    pub fn check(&self) -> Result<()> {
+        use dnssink_common::maps;
+        let fits = |flag: &str, n: usize, max: usize| {
+            if n > max {
+                anyhow::bail!("{flag}: at most {max} may be given ({n} were)");
+            }
+            Ok(())
+        };
+        fits(
+            "--resolver",
+            self.resolvers.len(),
+            maps::RESOLVERS_MAX as usize,
+        )?;
+        fits(
+            "--block-port",
+            self.block_ports.len(),
+            maps::PORTS_MAX as usize,
+        )?;
+        fits("--clients", self.clients.len(), maps::CLIENTS_MAX)
+    }
+
     pub fn config(&self, ip_rules: &iplist::IpRules) -> Config {
         let mut c = self.response;
         c.ttl = self.ttl;

@@ -72,6 +72,8 @@ pub fn parse(text: &str) -> Result<FileConfig> {
             interface_args(&name, &merged).with_context(|| format!("[[interface]] {name:?}"))?;
         let args = Cli::attach_args(&argv)
             .map_err(|e| anyhow!("[[interface]] {name:?}: {}", first_line(&e)))?;
+        args.check()
+            .with_context(|| format!("[[interface]] {name:?}"))?;
         out.push((args, argv));
     }
     Ok(FileConfig {
@@ -198,6 +200,15 @@ mod tests {
         assert!(e.contains("top level"), "{e}");
         let e = err("[[interface]]\nname = \"a\"\n[[interface]]\nname = \"a\"\n");
         assert!(e.contains("twice"), "{e}");
+        let many: Vec<String> = (0..65).map(|i| format!("\"192.0.2.{i}\"")).collect();
+        let e = err(&format!(
+            "[[interface]]\nname = \"eth1\"\nresolver = [{}]\n",
+            many.join(", ")
+        ));
+        assert!(
+            e.contains("--resolver: at most 64 may be given (65 were)"),
+            "{e}"
+        );
         let e = err("ttl = 3\n");
         assert!(e.contains("no [[interface]]"), "{e}");
         let e = err("[[interface]]\nname = \"eth1\"\nttl = 3\nttl = 4\n");

@@ -82,6 +82,7 @@ impl Instance {
         started: Instant,
     ) -> Result<Instance> {
         let iface = args.iface.clone();
+        args.check()?;
         let ip_rules = args.ip_rules()?;
         let config = args.config(&ip_rules);
         let clients = if args.clients.is_empty() {

@@ -400,7 +400,10 @@ async fn read_log(mut fd: AsyncFd<RingBuf<MapData>>, shared: Rc<Shared>, anonymi
         while let Some(item) = rb.next() {
             if let Some(ev) = Event::from_bytes(&item) {
                 let entry = Entry::from_event(&ev, &shared.iface, boot, anonymize);
-                let _ = shared.log.send(entry.clone());
+                // A copy for `log --follow` only when one is listening.
+                if shared.log.receiver_count() > 0 {
+                    let _ = shared.log.send(entry.clone());
+                }
                 shared.window.borrow_mut().push(entry);
             }
         }

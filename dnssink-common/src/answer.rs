@@ -5,7 +5,7 @@
 //! replaced by the [`Answer::tail`]: an answer record, or an SOA in the authority section for a
 //! negative answer, and an OPT record when the query had one.
 
-use crate::{Packet, config::Config, config::response, csum::Sum, name::Name};
+use crate::{Packet, config::Config, config::response, counters as c, csum::Sum, name::Name};
 
 pub const HEADER_LEN: usize = 12;
 pub const TYPE_A: u16 = 1;
@@ -29,7 +29,6 @@ const PTR_QNAME: u16 = 0xC000 | HEADER_LEN as u16;
 
 const FLAG_QR: u16 = 0x8000;
 const MASK_OPCODE: u16 = 0x7800;
-const FLAG_TC: u16 = 0x0200;
 const FLAG_RD: u16 = 0x0100;
 const FLAG_RA: u16 = 0x0080;
 
@@ -41,89 +40,40 @@ pub struct Query {
     pub arcount: u16,
 }
 
-/// Accepts a plain query: QR=0, OPCODE=0, TC=0, one question, no answers or authority, and
-/// at most one additional record (an OPT).
+/// Accepts a query: QR=0, OPCODE=0 (QUERY) and one question. `Err(counter)` says why not:
+/// `NOT_QUERY` for a message that is no query (a response, UPDATE, NOTIFY...), which passes;
+/// `QUESTIONS` for a query with no question or several, which cannot be parsed.
+///
+/// Nothing else in the header matters: whatever the TC bit and the other section counts say,
+/// a blocked name gets the sinkhole answer, whose header is written anew.
 #[inline(always)]
-pub fn check_header(h: &[u8; HEADER_LEN]) -> Option<Query> {
+pub fn check_header(h: &[u8; HEADER_LEN]) -> Result<Query, u32> {
     let word = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
     let flags = word(2);
-    let (qd, an, ns, ar) = (word(4), word(6), word(8), word(10));
-    if flags & (FLAG_QR | MASK_OPCODE | FLAG_TC) != 0 || qd != 1 || an != 0 || ns != 0 || ar > 1 {
-        return None;
+    if flags & (FLAG_QR | MASK_OPCODE) != 0 {
+        return Err(c::NOT_QUERY);
     }
-    Some(Query {
+    if word(4) != 1 {
+        return Err(c::QUESTIONS);
+    }
+    Ok(Query {
         id: word(0),
         flags,
-        arcount: ar,
+        arcount: word(10),
     })
 }
 
-/// Checks what follows the question, from `off` to the end of the message at `end`: nothing,
-/// or one OPT record of EDNS version 0. Returns whether the query had EDNS.
+/// Whether the query carries EDNS: its first additional record, at `off`, is an OPT record
+/// (the root name, then TYPE 41). Its version, options and anything after it are not
+/// looked at: the answer gets an OPT record of version 0 without options either way, and a
+/// blocked name is answered whatever follows its question.
 #[inline(always)]
-pub fn check_additional<P: Packet + ?Sized>(
-    pkt: &P,
-    off: usize,
-    end: usize,
-    arcount: u16,
-) -> Option<bool> {
-    if arcount == 0 {
-        return if off == end { Some(false) } else { None };
-    }
-    let b = |i: usize| pkt.byte(off + i);
-    let root = b(0)?;
-    let rtype = u16::from_be_bytes([b(1)?, b(2)?]);
-    let version = b(6)?;
-    let rdlen = u16::from_be_bytes([b(9)?, b(10)?]) as usize;
-    if root != 0 || rtype != TYPE_OPT || version != 0 || off + OPT_LEN + rdlen != end {
-        return None;
-    }
-    // The options must fill the record exactly: code, length, data, at most MAX_OPTIONS of
-    // them (a cookie, padding, a client subnet... a query carries a few).
-    let mut p = off + OPT_LEN;
-    let mut i = 0;
-    while i < MAX_OPTIONS {
-        if p == end {
-            return Some(true);
-        }
-        let code = u16::from_be_bytes([pkt.byte(p)?, pkt.byte(p + 1)?]);
-        let len = u16::from_be_bytes([pkt.byte(p + 2)?, pkt.byte(p + 3)?]) as usize;
-        // No option is this long in a query that fits a frame; the bound also keeps every
-        // offset below 64 KiB, which the BPF verifier needs to check the reads.
-        if len > MAX_OPTION_LEN || (code == OPTION_ECS && !ecs_ok(pkt, p + 4, len)) {
-            return None;
-        }
-        p += 4 + len;
-        if p > end {
-            return None;
-        }
-        i += 1;
-    }
-    (p == end).then_some(true)
+pub fn has_opt<P: Packet + ?Sized>(pkt: &P, off: usize, arcount: u16) -> bool {
+    arcount != 0
+        && pkt.byte(off) == Some(0)
+        && pkt.byte(off + 1) == Some((TYPE_OPT >> 8) as u8)
+        && pkt.byte(off + 2) == Some(TYPE_OPT as u8)
 }
-
-/// EDNS Client Subnet (RFC 7871), the one option whose content must be checked: resolvers
-/// answer FORMERR to a malformed one.
-const OPTION_ECS: u16 = 8;
-
-/// An ECS option's data: family 1 (IPv4) or 2 (IPv6), a source prefix no longer than the
-/// family's addresses, a scope prefix, and exactly the address bytes the source prefix
-/// covers.
-#[inline(always)]
-fn ecs_ok<P: Packet + ?Sized>(pkt: &P, data: usize, len: usize) -> bool {
-    let family = u16::from_be_bytes([
-        pkt.byte(data).unwrap_or(0xff),
-        pkt.byte(data + 1).unwrap_or(0xff),
-    ]);
-    let source = pkt.byte(data + 2).unwrap_or(0xff) as usize;
-    let max = if family == 1 { 32 } else { 128 };
-    len >= 4 && (family == 1 || family == 2) && source <= max && len == 4 + source.div_ceil(8)
-}
-
-/// The most EDNS options a query may carry.
-pub const MAX_OPTIONS: usize = 4;
-/// The longest EDNS option accepted.
-pub const MAX_OPTION_LEN: usize = 0xfff;
 
 /// The header and the records that follow the question in an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -331,7 +281,7 @@ mod tests {
         let name = walk(msg, 12, 20, &mut hashes).unwrap();
         let qoff = 12 + name.wire_len;
         let qtype = u16::from_be_bytes([msg[qoff], msg[qoff + 1]]);
-        let edns = check_additional(msg, qoff + 4, msg.len(), q.arcount).unwrap();
+        let edns = has_opt(msg, qoff + 4, q.arcount);
         let a = build(cfg, &q, qtype, edns, 0);
         let mut out = Vec::from(&a.header[..]);
         out.extend_from_slice(&msg[12..qoff + 4]);
@@ -442,37 +392,65 @@ mod tests {
     }
 
     #[test]
-    fn rejects_what_is_not_a_plain_query() {
+    fn header_accepts_any_query_with_one_question() {
         let ok = query("a.test.", RecordType::A, true);
         let hdr = |f: &dyn Fn(&mut [u8])| {
             let mut h: [u8; 12] = ok[..12].try_into().unwrap();
             f(&mut h);
             check_header(&h)
         };
-        assert!(hdr(&|_| {}).is_some());
-        assert!(hdr(&|h| h[2] |= 0x80).is_none()); // QR
-        assert!(hdr(&|h| h[2] |= 0x08).is_none()); // OPCODE 1
-        assert!(hdr(&|h| h[2] |= 0x02).is_none()); // TC
-        assert!(hdr(&|h| h[5] = 2).is_none()); // QDCOUNT
-        assert!(hdr(&|h| h[7] = 1).is_none()); // ANCOUNT
-        assert!(hdr(&|h| h[9] = 1).is_none()); // NSCOUNT
-        assert!(hdr(&|h| h[11] = 2).is_none()); // ARCOUNT
+        assert!(hdr(&|_| {}).is_ok());
+        // Not queries: they pass.
+        assert_eq!(hdr(&|h| h[2] |= 0x80), Err(c::NOT_QUERY)); // QR
+        assert_eq!(hdr(&|h| h[2] |= 0x08), Err(c::NOT_QUERY)); // OPCODE 1
+        assert_eq!(hdr(&|h| h[2] |= 0x28), Err(c::NOT_QUERY)); // UPDATE
+        assert_eq!(hdr(&|h| h[2] |= 0x20), Err(c::NOT_QUERY)); // NOTIFY
+        // Queries that cannot be parsed: dropped.
+        assert_eq!(hdr(&|h| h[5] = 2), Err(c::QUESTIONS));
+        assert_eq!(hdr(&|h| h[5] = 0), Err(c::QUESTIONS));
+        assert_eq!(hdr(&|h| h[4] = 1), Err(c::QUESTIONS)); // 257
+        // Whatever else the header says, a query with one question is answered.
+        assert!(hdr(&|h| h[2] |= 0x02).is_ok()); // TC
+        assert!(hdr(&|h| h[7] = 1).is_ok()); // ANCOUNT
+        assert!(hdr(&|h| h[9] = 1).is_ok()); // NSCOUNT
+        assert_eq!(hdr(&|h| h[11] = 7).map(|q| q.arcount), Ok(7));
     }
 
     #[test]
-    fn additional_must_be_one_opt_that_ends_the_message() {
+    fn edns_is_the_first_additional_record_being_an_opt() {
         let q = query("a.test.", RecordType::A, true);
         let off = q.len() - OPT_LEN;
-        assert_eq!(check_additional(&q[..], off, q.len(), 1), Some(true));
-        assert_eq!(check_additional(&q[..], off, q.len() + 1, 1), None);
+        assert!(has_opt(&q[..], off, 1));
+        assert!(!has_opt(&q[..], off, 0));
+        // Version, flags and options do not matter, nor what follows.
         let mut v1 = q.clone();
-        v1[off + 6] = 1; // EDNS version 1
-        assert_eq!(check_additional(&v1[..], off, q.len(), 1), None);
+        v1[off + 6] = 1;
+        v1.extend_from_slice(&[0xde, 0xad]);
+        assert!(has_opt(&v1[..], off, 1));
         let mut not_opt = q.clone();
         not_opt[off + 2] = 250; // TSIG
-        assert_eq!(check_additional(&not_opt[..], off, q.len(), 1), None);
-        assert_eq!(check_additional(&q[..], off, off, 0), Some(false));
-        assert_eq!(check_additional(&q[..], off, q.len(), 0), None);
+        assert!(!has_opt(&not_opt[..], off, 1));
+        // Cut short.
+        assert!(!has_opt(&q[..off + 2], off, 1));
+        // Whatever the additional section holds, the answer to a query with an OPT parses
+        // in hickory, with an OPT of its own.
+        let cfg = Config::default();
+        for tail in [
+            &[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8][..], // a cookie
+            &[0, 8, 0, 0],                              // an empty client subnet
+            &[0, 10, 0],                                // cut short
+            &[0xfd, 0xe9, 0xff, 0xff, 0],               // running past the record
+        ] {
+            let mut m = q.clone();
+            let rdlen = (tail.len() as u16).to_be_bytes();
+            m[off + 9] = rdlen[0];
+            m[off + 10] = rdlen[1];
+            m.extend_from_slice(tail);
+            let a = answer(&m, &cfg);
+            assert_eq!(a.response_code(), ResponseCode::NXDomain, "{tail:?}");
+            let e = a.extensions().as_ref().expect("an OPT back");
+            assert_eq!((e.version(), e.options().as_ref().len()), (0, 0));
+        }
     }
 
     #[test]
@@ -499,45 +477,6 @@ mod tests {
             build(&cfg, &q, TYPE_A, true, 0).kind(),
             response::NODATA as u32
         );
-    }
-
-    #[test]
-    fn edns_options_must_fill_the_opt_record() {
-        let q = query("a.test.", RecordType::A, true);
-        let off = q.len() - OPT_LEN;
-        let with = |options: &[u8]| {
-            let mut m = q.clone();
-            let rdlen = (options.len() as u16).to_be_bytes();
-            m[off + 9] = rdlen[0];
-            m[off + 10] = rdlen[1];
-            m.extend_from_slice(options);
-            let ok = check_additional(&m[..], off, m.len(), 1);
-            // What dnssink accepts, hickory parses.
-            assert!(ok.is_none() || Message::from_vec(&m).is_ok(), "{options:?}");
-            ok
-        };
-        // A cookie, and padding.
-        let cookie = [0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
-        assert_eq!(with(&cookie), Some(true));
-        assert_eq!(
-            with(&[&cookie[..], &[0, 12, 0, 2, 0, 0]].concat()),
-            Some(true)
-        );
-        assert_eq!(with(&[0, 12, 0, 0]), Some(true));
-        // Cut short, or running past the record.
-        assert_eq!(with(&cookie[..11]), None);
-        assert_eq!(with(&[0, 10, 0]), None);
-        assert_eq!(with(&[0, 12, 0, 9, 0]), None);
-        // Client subnet: well formed, or not at all.
-        assert_eq!(with(&[0, 8, 0, 7, 0, 1, 24, 0, 198, 18, 0]), Some(true));
-        assert_eq!(with(&[0, 8, 0, 4, 0, 2, 0, 0]), Some(true));
-        assert_eq!(with(&[0, 8, 0, 0]), None);
-        assert_eq!(with(&[0, 8, 0, 6, 0, 1, 24, 0, 198, 18]), None);
-        assert_eq!(with(&[0, 8, 0, 9, 0, 1, 40, 0, 1, 2, 3, 4, 5]), None);
-        assert_eq!(with(&[0, 8, 0, 4, 0, 3, 0, 0]), None);
-        // Too many options.
-        assert_eq!(with(&[0, 12, 0, 0].repeat(MAX_OPTIONS)), Some(true));
-        assert_eq!(with(&[0, 12, 0, 0].repeat(MAX_OPTIONS + 1)), None);
     }
 
     #[test]

@@ -32,9 +32,9 @@ pub struct Config {
     pub log: u8,
     /// Nonzero when only sources in the `CLIENTS` map are answered (--clients).
     pub clients: u8,
-    /// Nonzero to drop DNS queries over UDP that cannot be parsed, rather than pass them
-    /// (--drop-unparsed).
-    pub drop_unparsed: u8,
+    /// Nonzero to pass DNS queries that cannot be parsed to the resolver, rather than drop
+    /// them (--pass-unparsed).
+    pub pass_unparsed: u8,
     /// TTL of answer records, and of the SOA that clients cache negative answers for.
     pub ttl: u32,
     pub v4: [u8; 4],
@@ -53,7 +53,7 @@ impl Config {
             policy: 0,
             log: crate::event::level::ANSWERED,
             clients: 0,
-            drop_unparsed: 0,
+            pass_unparsed: 0,
             ttl,
             v4: [0; 4],
             v6: [0; 16],

@@ -4,9 +4,11 @@ macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident = $idx:expr, $label:expr;)*) => {
         $($(#[$doc])* pub const $name: u32 = $idx;)*
 
-        /// Whether `counter` is a reason a DNS query could not be parsed.
+        /// Whether `counter` is a reason a DNS query could not be parsed. Such a query is
+        /// dropped unless --pass-unparsed: passed, it could carry a blocked name to the
+        /// resolver, which would answer it.
         pub const fn unparsed(counter: u32) -> bool {
-            counter >= NOT_QUERY && counter <= UNSUPPORTED
+            matches!(counter, TRUNCATED | COMPRESSED | BAD_NAME | QUESTIONS | UNSUPPORTED)
         }
         /// Number of counters.
         pub const COUNT: u32 = [$($idx),*].len() as u32;
@@ -28,17 +30,17 @@ counters! {
     ALLOWED = 4, "allowed";
     /// A well-formed query that no rule matched: passed to the resolver.
     PASSED = 5, "passed";
-    /// Not a plain query: QR, OPCODE, TC or the section counts.
-    NOT_QUERY = 6, "unparsed_not_query";
+    /// Not a query (QR=1, or an OPCODE other than QUERY: UPDATE, NOTIFY...): passed.
+    NOT_QUERY = 6, "passed_not_query";
     /// The frame ended early, or the IP and UDP lengths disagree.
     TRUNCATED = 7, "unparsed_truncated";
     /// A compression pointer in the question name.
     COMPRESSED = 8, "unparsed_compressed";
-    /// A malformed name: reserved label types, too long, or the root.
+    /// A malformed name: reserved label types, or too long.
     BAD_NAME = 9, "unparsed_bad_name";
-    /// The additional record is not an OPT we understand, or bytes follow the message.
-    BAD_EDNS = 10, "unparsed_bad_edns";
-    /// An IPv4 fragment, or a QCLASS other than IN.
+    /// A query with no question, or several.
+    QUESTIONS = 10, "unparsed_questions";
+    /// An IPv4 fragment, or IPv6 extension headers, on DNS (UDP, or TCP to port 53).
     UNSUPPORTED = 11, "unparsed_unsupported";
     /// The frame could not be grown for the answer.
     TX_FAILED = 12, "tx_failed";
@@ -59,9 +61,10 @@ counters! {
     DROP_IP = 19, "dropped_ip";
     /// A query-log event lost: the ring buffer was full.
     LOG_DROPPED = 20, "log_dropped";
-    /// A query for a blocked name from a source outside --clients: passed, not answered, so
-    /// that spoofed queries cannot turn the gateway into a reflector.
-    FOREIGN_CLIENT = 21, "passed_foreign_client";
+    /// A query for a blocked name from a source outside --clients: dropped. Answering it
+    /// would let spoofed queries turn the gateway into a reflector; passing it would give a
+    /// blocked name the resolver's answer.
+    FOREIGN_CLIENT = 21, "dropped_foreign_client";
     /// Answered with NXDOMAIN (by the response mode, or a canary); the next three counters
     /// are the other kinds, in the order of `config::response`.
     ANSWERED_NXDOMAIN = 22, "answered_nxdomain";
@@ -71,8 +74,19 @@ counters! {
     ANSWERED_REFUSED = 24, "answered_refused";
     /// Answered with an address record (`null` or a block page).
     ANSWERED_ADDRESS = 25, "answered_address";
-    /// A query that could not be parsed (counted by reason too), dropped by --drop-unparsed.
+    /// A query that could not be parsed (counted by reason too): dropped, unless
+    /// --pass-unparsed.
     DROP_UNPARSED = 26, "dropped_unparsed";
+    /// A TCP segment with DNS data to port 53, looked at by the TCP program.
+    TCP_SEGMENTS = 27, "tcp_segments";
+    /// A blocked name asked over TCP: the sinkhole answer went back over TCP, and the
+    /// resolver's side of the connection was reset.
+    ANSWERED_TCP = 28, "answered_tcp";
+    /// A TCP connection reset both ways: a blocked name that could not be answered in the
+    /// stream, or DNS over TCP that could not be parsed.
+    TCP_RESET = 29, "tcp_reset";
+    /// A TCP segment to port 53 out of order, dropped until the sender fills the gap.
+    TCP_OUT_OF_ORDER = 30, "tcp_out_of_order";
 }
 
 #[cfg(test)]

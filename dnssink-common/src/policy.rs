@@ -50,6 +50,28 @@ pub const fn dns_udp(enforce: bool, to_resolver: bool) -> Option<u32> {
     }
 }
 
+/// What becomes of a DNS query that is not answered, counted as `why`: `Some(counter)` drops
+/// it, and names the drop (`why` itself, or another counter to bump); None passes it.
+///
+/// - `policy`: the drop its destination calls for (another resolver, a blocked destination)
+/// - `pass_unparsed`: --pass-unparsed
+///
+/// Fail closed: a blocked name from a source outside the clients is dropped, and so is a
+/// query that cannot be parsed, which could carry a blocked name to the resolver.
+#[inline(always)]
+pub const fn unanswered(why: u32, policy: Option<u32>, pass_unparsed: bool) -> Option<u32> {
+    if why == c::FOREIGN_CLIENT {
+        return Some(why);
+    }
+    if policy.is_some() {
+        return policy;
+    }
+    if c::unparsed(why) && !pass_unparsed {
+        return Some(c::DROP_UNPARSED);
+    }
+    None
+}
+
 /// How many (protocol, port) pairs one blocked destination can carry.
 pub const IP_PORTS: usize = 7;
 
@@ -120,6 +142,43 @@ mod tests {
         assert_eq!(dns_udp(false, false), None);
         // UDP 53 is the DNS path's to decide.
         assert_eq!(by_port(f(UDP, 53), true, false, false), None);
+    }
+
+    #[test]
+    fn unanswered_queries_fail_closed() {
+        // Passed: a name no rule blocks, an allowed one, a message that is no query.
+        assert_eq!(unanswered(c::PASSED, None, false), None);
+        assert_eq!(unanswered(c::ALLOWED, None, false), None);
+        assert_eq!(unanswered(c::NOT_QUERY, None, false), None);
+        // Unparsed: dropped, unless --pass-unparsed.
+        for why in [
+            c::TRUNCATED,
+            c::COMPRESSED,
+            c::BAD_NAME,
+            c::QUESTIONS,
+            c::UNSUPPORTED,
+        ] {
+            assert_eq!(unanswered(why, None, false), Some(c::DROP_UNPARSED));
+            assert_eq!(unanswered(why, None, true), None);
+            assert_eq!(
+                unanswered(why, Some(c::DROP_DNS_UDP), false),
+                Some(c::DROP_DNS_UDP)
+            );
+        }
+        // A blocked name from outside the clients: dropped, whatever else.
+        assert_eq!(
+            unanswered(c::FOREIGN_CLIENT, None, true),
+            Some(c::FOREIGN_CLIENT)
+        );
+        assert_eq!(
+            unanswered(c::FOREIGN_CLIENT, Some(c::DROP_DNS_UDP), true),
+            Some(c::FOREIGN_CLIENT)
+        );
+        // Another resolver: dropped.
+        assert_eq!(
+            unanswered(c::PASSED, Some(c::DROP_DNS_UDP), true),
+            Some(c::DROP_DNS_UDP)
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Ethernet (up to two VLAN tags), IPv4 (with options) or IPv6, and UDP to port 53.
+//! Ethernet (up to two VLAN tags), IPv4 (with options) or IPv6 (with extension headers), and
+//! UDP to port 53.
 
 use aya_ebpf::{bindings::xdp_md, helpers::bpf_xdp_load_bytes, programs::XdpContext};
 use dnssink_common::{
@@ -37,6 +38,9 @@ pub struct Packet {
     pub flow: Flow,
     /// The first of several IPv4 fragments.
     pub first_fragment: bool,
+    /// IPv6 extension headers stand before the transport header (`flow` is what follows
+    /// them). DNS behind them is not parsed.
+    pub ext: bool,
 }
 
 /// Where the headers of a DNS query sit in the frame.
@@ -113,6 +117,20 @@ pub fn parse(ctx: &XdpContext) -> Option<Packet> {
         ETH_P_IPV6 => {
             let ip = read::<Ipv6Hdr>(ctx, l3)?;
             let end = l3 + Ipv6Hdr::LEN + u16::from_be_bytes(ip.payload_len) as usize;
+            if is_extension(ip.next_hdr) {
+                // Rare on a LAN (MLD's hop-by-hop header, fragments): what follows them is
+                // found in a subprogram, and given as a flow only.
+                let (proto, dport) = unpack_flow(v6_flow(ctx.ctx, l3 as u32));
+                return Some(Packet {
+                    l3,
+                    v6: true,
+                    ip_len: Ipv6Hdr::LEN,
+                    ip_end: end,
+                    flow: Flow { proto, dport },
+                    first_fragment: false,
+                    ext: true,
+                });
+            }
             (true, Ipv6Hdr::LEN, end, ip.next_hdr, false, false)
         }
         _ => return None,
@@ -131,7 +149,66 @@ pub fn parse(ctx: &XdpContext) -> Option<Packet> {
         ip_end,
         flow: Flow { proto, dport },
         first_fragment,
+        ext: false,
     })
+}
+
+/// The IPv6 extension headers that may stand before a transport header: hop-by-hop options,
+/// routing, fragment, destination options.
+const fn is_extension(next: u8) -> bool {
+    matches!(next, 0 | 43 | 44 | 60)
+}
+
+/// The most extension headers walked. A longer chain hides its transport: it counts as DNS
+/// that cannot be parsed (UDP to port 53), so that it is dropped unless --pass-unparsed.
+const MAX_EXTENSIONS: usize = 4;
+
+const fn unpack_flow(v: u32) -> (u8, u16) {
+    ((v >> 16) as u8, v as u16)
+}
+
+/// The transport protocol and destination port behind the extension headers of the IPv6
+/// packet at `l3`, packed as `proto << 16 | port` (port 0 for a later fragment, which has no
+/// transport header). A subprogram of plain numbers, reading with a helper: the verifier
+/// checks the walk once, and no packet pointer of unknown range comes out of it.
+#[inline(never)]
+fn v6_flow(ctx: *mut xdp_md, l3: u32) -> u32 {
+    let mut next = [0u8; 1];
+    if unsafe { bpf_xdp_load_bytes(ctx, l3 + 6, next.as_mut_ptr().cast(), 1) } != 0 {
+        return 0;
+    }
+    let mut next = next[0];
+    let mut off = l3 + Ipv6Hdr::LEN as u32;
+    let mut later_fragment = false;
+    let mut i = 0;
+    while i < MAX_EXTENSIONS {
+        if !is_extension(next) {
+            break;
+        }
+        let mut h = [0u8; 4];
+        if unsafe { bpf_xdp_load_bytes(ctx, off & 0xffff, h.as_mut_ptr().cast(), 4) } != 0 {
+            return 0;
+        }
+        if next == 44 {
+            later_fragment |= u16::from_be_bytes([h[2], h[3]]) >> 3 != 0;
+            off += 8;
+        } else {
+            off += (h[1] as u32 + 1) * 8;
+        }
+        next = h[0];
+        i += 1;
+    }
+    if is_extension(next) {
+        return (PROTO_UDP as u32) << 16 | DNS_PORT as u32;
+    }
+    if later_fragment || (next != PROTO_TCP && next != PROTO_UDP) {
+        return (next as u32) << 16;
+    }
+    let mut ports = [0u8; 4];
+    if unsafe { bpf_xdp_load_bytes(ctx, off & 0xffff, ports.as_mut_ptr().cast(), 4) } != 0 {
+        return (next as u32) << 16;
+    }
+    (next as u32) << 16 | u16::from_be_bytes([ports[2], ports[3]]) as u32
 }
 
 impl Packet {
@@ -140,10 +217,19 @@ impl Packet {
         self.flow.proto == PROTO_UDP && self.flow.dport == DNS_PORT
     }
 
+    /// DNS over TCP that cannot be parsed: behind IPv6 extension headers, or in an IPv4
+    /// fragment. The TCP program never sees it.
+    #[inline(always)]
+    pub const fn is_unparsed_dns_tcp(&self) -> bool {
+        self.flow.proto == PROTO_TCP
+            && self.flow.dport == DNS_PORT
+            && (self.ext || self.first_fragment)
+    }
+
     /// The headers of a DNS query, checked: `Err(counter)` for one that cannot be handled.
     #[inline(always)]
     pub fn dns(&self, ctx: &XdpContext) -> Result<Headers, u32> {
-        if self.first_fragment {
+        if self.first_fragment || self.ext {
             return Err(c::UNSUPPORTED);
         }
         let udp = self.l3 + self.ip_len;

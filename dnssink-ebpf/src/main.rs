@@ -28,6 +28,11 @@ pub fn dnssink(ctx: XdpContext) -> u32 {
     let cfg = reply::config();
     let enforce = cfg.is_some_and(|c| c.enforce != 0);
     if !pkt.is_dns_query() {
+        if pkt.is_unparsed_dns_tcp() {
+            counters::bump(c::UNSUPPORTED);
+            let pass = cfg.is_some_and(|c| c.pass_unparsed != 0);
+            return drop_or_pass(policy::unanswered(c::UNSUPPORTED, None, pass));
+        }
         // Without a policy only DoT and DoQ are dropped, by port: no map to look up.
         if cfg.is_some_and(|c| c.policy != 0) {
             return drop_or_pass(enforce::check(&ctx, &pkt, enforce));
@@ -55,15 +60,15 @@ pub fn dnssink(ctx: XdpContext) -> u32 {
         Ok(action) => action,
         Err(why) => {
             counters::bump(why);
+            // Fail closed (`policy::unanswered`): a query that cannot be parsed could carry a
+            // blocked name to the resolver, and a blocked name from outside the clients must
+            // get no answer at all.
             let unanswered = Scratch::get().and_then(|s| s.unanswered());
-            // A query that cannot be parsed could carry a blocked name to the resolver.
-            if unanswered.is_none()
-                && c::unparsed(why)
-                && reply::config().is_some_and(|c| c.drop_unparsed != 0)
-            {
-                return drop_or_pass(Some(c::DROP_UNPARSED));
+            let pass_unparsed = reply::config().is_some_and(|c| c.pass_unparsed != 0);
+            match policy::unanswered(why, unanswered, pass_unparsed) {
+                Some(drop) if drop == why => xdp_action::XDP_DROP,
+                drop => drop_or_pass(drop),
             }
-            drop_or_pass(unanswered)
         }
     }
 }

@@ -1,8 +1,9 @@
-//! The DNS header, the question and what follows it, checked by the shared parsers.
+//! The DNS header and the question, checked by the shared parsers. What follows the question
+//! is not parsed: only whether it starts with an OPT record, which the answer echoes.
 
 use aya_ebpf::programs::XdpContext;
 use dnssink_common::{
-    answer::{self, CLASS_IN, HEADER_LEN, Query},
+    answer::{self, HEADER_LEN, Query},
     counters as c,
     name::{self, Name, NameError},
 };
@@ -18,6 +19,7 @@ pub struct Question {
     pub name: Name,
     pub qtype: u16,
     pub qclass: u16,
+    /// The query carries an OPT record: the answer gets one.
     pub edns: bool,
     /// The label hashes of `name`, in per-CPU scratch memory.
     pub labels: &'static Scratch,
@@ -31,13 +33,15 @@ pub fn parse(
 ) -> Result<Question, u32> {
     let dns = h.dns();
     let hdr = read::<[u8; HEADER_LEN]>(ctx, dns).ok_or(c::TRUNCATED)?;
-    let query = answer::check_header(&hdr).ok_or(c::NOT_QUERY)?;
+    let query = answer::check_header(&hdr)?;
     let qname = dns + HEADER_LEN;
     // The name starts 8 + 12 bytes into the UDP datagram: that places its bytes for the sum.
     let walked = name::walk(&Frame(ctx), qname, 8 + HEADER_LEN, scratch).map_err(|e| match e {
         NameError::Truncated => c::TRUNCATED,
         NameError::Compressed => c::COMPRESSED,
-        NameError::BadLabel | NameError::TooLong | NameError::Root => c::BAD_NAME,
+        NameError::BadLabel | NameError::TooLong => c::BAD_NAME,
+        // No rule can name the root: a query for it is well formed, and passes.
+        NameError::Root => c::PASSED,
     })?;
     let name = Name {
         wire_len: scratch.launder(walked.wire_len) & 0x1ff,
@@ -49,12 +53,9 @@ pub fn parse(
     }
     let tc = read::<[u8; 4]>(ctx, q).ok_or(c::TRUNCATED)?;
     let qtype = u16::from_be_bytes([tc[0], tc[1]]);
+    // Any class and any type: a blocked name is answered however it is asked.
     let qclass = u16::from_be_bytes([tc[2], tc[3]]);
-    if qclass != CLASS_IN {
-        return Err(c::UNSUPPORTED);
-    }
-    let edns =
-        answer::check_additional(&Frame(ctx), q + 4, h.end, query.arcount).ok_or(c::BAD_EDNS)?;
+    let edns = answer::has_opt(&Frame(ctx), q + 4, query.arcount);
     Ok(Question {
         query,
         name,

@@ -581,6 +581,29 @@ pub fn check_interface(iface: &str) -> Result<u32> {
 
 /// The subnets of `iface` and of its VLANs (`IFACE.N`): the default clients.
 pub fn interface_subnets(iface: &str) -> Result<Vec<ipnet::IpNet>> {
+    let mut out: Vec<ipnet::IpNet> = Vec::new();
+    for n in interface_nets(iface)? {
+        if !out.contains(&n.trunc()) {
+            out.push(n.trunc());
+        }
+    }
+    Ok(out)
+}
+
+/// The addresses of `iface` and of its VLANs (`IFACE.N`), link-local ones included: the
+/// gateway's own, which count as internal resolvers once any `--resolver` is given.
+pub fn interface_addresses(iface: &str) -> Result<Vec<IpAddr>> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    for n in interface_nets(iface)? {
+        if !out.contains(&n.addr()) {
+            out.push(n.addr());
+        }
+    }
+    Ok(out)
+}
+
+/// Every address of `iface` and of its VLANs, with its prefix length.
+fn interface_nets(iface: &str) -> Result<Vec<ipnet::IpNet>> {
     let mut out = Vec::new();
     let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs allocates a list that is read here and freed below.
@@ -624,11 +647,7 @@ pub fn interface_subnets(iface: &str) -> Result<Vec<ipnet::IpNet>> {
                 _ => None,
             }
         };
-        if let Some(n) = net.map(|n| n.trunc())
-            && !out.contains(&n)
-        {
-            out.push(n);
-        }
+        out.extend(net);
     }
     // SAFETY: the list from getifaddrs, freed once.
     unsafe { libc::freeifaddrs(ifap) };

@@ -179,16 +179,17 @@ pub struct AttachArgs {
     pub block_ips: Vec<PathBuf>,
     /// Answer only queries from this network (repeatable; `any` for every source). By
     /// default, the subnets of the interface (and of its VLANs, IFACE.N), read at attach
-    /// time. Queries from other sources pass unanswered, so that spoofed ones cannot make the
-    /// gateway a reflector.
+    /// time. A blocked name asked from another source is dropped: answering spoofed queries
+    /// would make the gateway a reflector.
     #[arg(long = "clients", value_name = "CIDR", value_parser = parse_clients)]
     pub clients: Vec<ipnet::IpNet>,
-    /// Drop DNS queries over UDP that dnssink cannot parse (a compression pointer in the
-    /// question, several questions, more than 4 EDNS options, a bad OPT...) instead of
-    /// passing them: such a query could carry a blocked name past the sinkhole to the
-    /// resolver. Also drops DNS UPDATE and NOTIFY from clients.
+    /// Pass DNS queries that dnssink cannot parse (a compression pointer in the question,
+    /// several questions, a malformed name, a fragment...) to the resolver instead of
+    /// dropping them. Such a query could carry a blocked name past the sinkhole, so they are
+    /// dropped by default. Messages that are not queries (responses, UPDATE, NOTIFY) always
+    /// pass.
     #[arg(long)]
-    pub drop_unparsed: bool,
+    pub pass_unparsed: bool,
     /// When the daemon stops (or dies): `detach` removes the program; `keep` leaves it
     /// filtering with the last rules, and the next start takes it over with no gap.
     #[arg(long, value_enum, default_value_t = OnExit::Detach)]
@@ -262,7 +263,7 @@ impl AttachArgs {
         c.enforce = !self.resolvers.is_empty() as u8;
         c.policy = (c.enforce != 0 || !ip_rules.is_empty() || !self.block_ports.is_empty()) as u8;
         c.clients = 1;
-        c.drop_unparsed = self.drop_unparsed as u8;
+        c.pass_unparsed = self.pass_unparsed as u8;
         c.log = if self.no_log {
             level::OFF
         } else if self.log_all {

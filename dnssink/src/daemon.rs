@@ -35,6 +35,8 @@ pub struct Shared {
 pub struct Instance {
     args: AttachArgs,
     sinkhole: Sinkhole,
+    /// The internal resolvers in the kernel: `--resolver`, and the gateway's own addresses.
+    resolvers: Vec<std::net::IpAddr>,
     events: Option<RingBuf<MapData>>,
     shared: Rc<Shared>,
 }
@@ -126,7 +128,8 @@ impl Instance {
         // The kept program runs on these maps: every change below is live at once, each one
         // whole, in an order that never opens a gap.
         sinkhole.swap(&loaded.rules, &ip_rules)?;
-        sinkhole.set_resolvers(&args.resolvers)?;
+        let resolvers = internal_resolvers(&args);
+        sinkhole.set_resolvers(&resolvers)?;
         sinkhole.set_ports(&args.block_ports)?;
         sinkhole.set_clients(&clients)?;
         sinkhole.set_config(&config)?;
@@ -190,9 +193,32 @@ impl Instance {
         Ok(Instance {
             args,
             sinkhole,
+            resolvers,
             events,
             shared,
         })
+    }
+
+    /// Follows the gateway's own addresses, which count as internal resolvers: an address
+    /// that comes (a new IPv6 prefix, DHCP) is allowed within a second of the change.
+    fn refresh_resolvers(&mut self) {
+        let now = internal_resolvers(&self.args);
+        if now != self.resolvers {
+            match self.sinkhole.set_resolvers(&now) {
+                Ok(()) => {
+                    tracing::info!(
+                        "{}: internal resolvers now {}",
+                        self.shared.iface,
+                        now.iter()
+                            .map(|a| a.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    self.resolvers = now;
+                }
+                Err(e) => tracing::warn!("{}: {e:#}", self.shared.iface),
+            }
+        }
     }
 
     /// Re-reads every list and swaps the new tables in; on any error the old ones stay live.
@@ -271,6 +297,35 @@ fn list_states(loaded: &crate::Loaded) -> Vec<ListState> {
                 .map_or(0, |d| d.as_secs()),
         })
         .collect()
+}
+
+/// The internal resolvers: none without `--resolver` (DNS may go anywhere); else those given,
+/// and every address of the gateway itself on the interface (link-local included), so that
+/// clients that learned the router's address from its advertisements are not cut off.
+fn internal_resolvers(args: &AttachArgs) -> Vec<std::net::IpAddr> {
+    if args.resolvers.is_empty() {
+        return Vec::new();
+    }
+    let mut out = args.resolvers.clone();
+    let own = bpf::interface_addresses(&args.iface).unwrap_or_else(|e| {
+        tracing::warn!("{e:#}");
+        Vec::new()
+    });
+    let max = dnssink_common::maps::RESOLVERS_MAX as usize;
+    for a in own {
+        if out.contains(&a) {
+            continue;
+        }
+        if out.len() == max {
+            tracing::warn!(
+                "{}: room for {max} internal resolvers only; {a} is not one",
+                args.iface
+            );
+            continue;
+        }
+        out.push(a);
+    }
+    out
 }
 
 /// What is dropped, in a few words.
@@ -366,10 +421,17 @@ async fn serve(instances: &mut [Instance], metrics: Option<SocketAddr>) -> Resul
             )),
         ],
     );
+    let mut addresses = tokio::time::interval(std::time::Duration::from_secs(1));
+    addresses.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
+            _ = addresses.tick() => {
+                for inst in instances.iter_mut() {
+                    inst.refresh_resolvers();
+                }
+            }
             _ = hup.recv() => {
                 let mut notify = vec![sd_notify::NotifyState::Reloading];
                 if let Ok(t) = sd_notify::NotifyState::monotonic_usec_now() {

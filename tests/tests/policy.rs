@@ -117,7 +117,8 @@ fn dns_goes_only_to_the_internal_resolvers() {
         ),
         XDP_DROP
     );
-    // What cannot be parsed is dropped too, when it goes elsewhere.
+    // What cannot be parsed is dropped, wherever it goes: as DNS to another resolver, or as
+    // unparsed to an internal one.
     let junk = [0u8; 12];
     assert_eq!(
         action(&s, &frame::frame(&to("198.19.9.9", 53), &junk)),
@@ -125,8 +126,9 @@ fn dns_goes_only_to_the_internal_resolvers() {
     );
     assert_eq!(
         action(&s, &frame::frame(&to("198.18.0.1", 53), &junk)),
-        XDP_PASS
+        XDP_DROP
     );
+    assert_eq!(s.counters().unwrap()["dropped_unparsed"], 1);
     // Blocked names are answered in place, whatever resolver was asked.
     let (a, out) = run(
         &s,
@@ -315,28 +317,36 @@ fn only_clients_are_answered() {
         "::",
         "fe80::2",
     ];
+    // A blocked name from outside: dropped, neither answered (a reflector) nor passed (the
+    // resolver's real answer). An allowed name from outside passes.
     for spoofed in outside {
         assert_eq!(
             action(&s, &frame::frame(&from(spoofed), &q)),
+            XDP_DROP,
+            "{spoofed}"
+        );
+        assert_eq!(
+            action(&s, &frame::frame(&from(spoofed), &dns("ok.test."))),
             XDP_PASS,
             "{spoofed}"
         );
     }
     let c = s.counters().unwrap();
-    assert_eq!(c["passed_foreign_client"], outside.len() as u64);
+    assert_eq!(c["dropped_foreign_client"], outside.len() as u64);
     assert_eq!(c["answered_subtree"], 4);
     // Replacing the networks takes effect at once; `any` answers every source.
     s.set_clients(&["::/0".parse().unwrap()]).unwrap();
     assert_eq!(action(&s, &frame::frame(&from("203.0.113.9"), &q)), XDP_TX);
     s.set_clients(&["203.0.113.0/24".parse().unwrap()]).unwrap();
     assert_eq!(action(&s, &frame::frame(&from("203.0.113.9"), &q)), XDP_TX);
-    assert_eq!(action(&s, &frame::frame(&from("198.18.0.2"), &q)), XDP_PASS);
+    assert_eq!(action(&s, &frame::frame(&from("198.18.0.2"), &q)), XDP_DROP);
 }
 
-/// --drop-unparsed: a query that cannot be parsed is dropped rather than passed to the
-/// resolver, where it could resolve a blocked name; well-formed queries are unaffected.
+/// A query that cannot be parsed is dropped by default rather than passed to the resolver,
+/// where it could resolve a blocked name; --pass-unparsed passes it. Well-formed queries are
+/// unaffected either way.
 #[test]
-fn unparsed_queries_are_dropped_on_request() {
+fn unparsed_queries_are_dropped_unless_passed_on_request() {
     let mut s = sinkhole("", false, "nxdomain");
     // A compression pointer in the question: the name is unreadable for dnssink.
     let mut compressed = dns("x.ads.test.");
@@ -345,26 +355,28 @@ fn unparsed_queries_are_dropped_on_request() {
     compressed[at - 1] = 12;
     let mut cfg = response::parse("nxdomain").unwrap();
     let to_resolver = to("198.18.0.1", 53);
-    assert_eq!(
-        action(&s, &frame::frame(&to_resolver, &compressed)),
-        XDP_PASS
-    );
-    cfg.drop_unparsed = 1;
-    s.set_config(&cfg).unwrap();
-    assert_eq!(
-        action(&s, &frame::frame(&to_resolver, &compressed)),
-        XDP_DROP
-    );
-    assert_eq!(
-        action(&s, &frame::frame(&to_resolver, &dns("ok.test."))),
-        XDP_PASS
-    );
-    assert_eq!(
-        action(&s, &frame::frame(&to_resolver, &dns("x.ads.test."))),
-        XDP_TX
-    );
-    // Other traffic is untouched.
-    assert_eq!(action(&s, &packet(&to_resolver, PROTO_TCP, b"x")), XDP_PASS);
+    for pass_unparsed in [0, 1] {
+        cfg.pass_unparsed = pass_unparsed;
+        s.set_config(&cfg).unwrap();
+        assert_eq!(
+            action(&s, &frame::frame(&to_resolver, &compressed)),
+            if pass_unparsed == 1 {
+                XDP_PASS
+            } else {
+                XDP_DROP
+            }
+        );
+        assert_eq!(
+            action(&s, &frame::frame(&to_resolver, &dns("ok.test."))),
+            XDP_PASS
+        );
+        assert_eq!(
+            action(&s, &frame::frame(&to_resolver, &dns("x.ads.test."))),
+            XDP_TX
+        );
+        // Other traffic is untouched.
+        assert_eq!(action(&s, &packet(&to_resolver, PROTO_TCP, b"x")), XDP_PASS);
+    }
     let c = s.counters().unwrap();
     assert_eq!(c["dropped_unparsed"], 1);
     assert_eq!(c["unparsed_compressed"], 2);

@@ -320,107 +320,228 @@ fn with_name(wire_name: &[u8], edns: bool) -> Vec<u8> {
     m
 }
 
+const XDP_DROP: u32 = 1;
+
+/// Runs a query for a blocked name that hickory may not parse (whatever follows its question
+/// is not read): the answer must be the sinkhole answer to exactly its question, with an OPT
+/// record when the query's first additional record is one.
+fn answer_raw(s: &Sinkhole, spec: &Spec, msg: &[u8], qlen: usize, edns: bool) -> Parsed {
+    let (action, out) = run(s, &frame::frame(spec, msg));
+    assert_eq!(action, XDP_TX, "expected an answer to {msg:02x?}");
+    let p = frame::parse(&out).expect("a well-formed answer frame");
+    let m = &p.message;
+    assert_eq!(m.id(), u16::from_be_bytes([msg[0], msg[1]]));
+    assert_eq!(m.message_type(), MessageType::Response);
+    assert_eq!(
+        &p.dns[12..qlen],
+        &msg[12..qlen],
+        "the question, byte for byte"
+    );
+    assert_eq!(
+        m.extensions().is_some(),
+        edns,
+        "an OPT back only for an OPT"
+    );
+    if let Some(e) = m.extensions() {
+        assert_eq!((e.version(), e.options().as_ref().len()), (0, 0));
+    }
+    assert_eq!(m.response_code(), ResponseCode::NXDomain);
+    assert!(p.dns.len() <= msg.len() + 28 + 50);
+    p
+}
+
 #[test]
-fn what_cannot_be_parsed_passes_unchanged() {
+fn blocked_names_are_answered_whatever_follows_the_question() {
     let s = sinkhole();
     let spec = Spec::v4();
     let ok = with_name(b"\x03ads\x04test\x00", true);
-    answer(&s, &spec, &ok); // the control: this one is answered
-    let cases: Vec<(Vec<u8>, &str)> = vec![
+    let qlen = ok.len() - 11;
+    let edit = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut m = ok.clone();
+        f(&mut m);
+        m
+    };
+    let rdlen = |m: &mut Vec<u8>, n: u16| {
+        let at = qlen + 9;
+        m[at..at + 2].copy_from_slice(&n.to_be_bytes());
+    };
+    let cases: Vec<(Vec<u8>, bool, &str)> = vec![
+        (ok.clone(), true, "plain"),
+        ([&ok[..], b"junk"].concat(), true, "trailing bytes"),
+        (
+            edit(&|m| {
+                rdlen(m, 7);
+                m.extend_from_slice(&[0, 10, 0, 8, 1, 2, 3]);
+            }),
+            true,
+            "an option running past its record",
+        ),
+        (
+            edit(&|m| {
+                rdlen(m, 20);
+                m.extend_from_slice(&[0, 12, 0, 0].repeat(5));
+            }),
+            true,
+            "five options",
+        ),
+        (
+            edit(&|m| {
+                rdlen(m, 4);
+                m.extend_from_slice(&[0, 8, 0, 0]);
+            }),
+            true,
+            "an empty client subnet",
+        ),
+        (edit(&|m| m[qlen + 6] = 1), true, "EDNS version 1"),
+        (
+            edit(&|m| {
+                m[11] = 2;
+                // A TSIG-like record after the OPT.
+                m.extend_from_slice(&[0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 2, 1, 2]);
+            }),
+            true,
+            "a second additional record",
+        ),
+        (
+            edit(&|m| m[11] = 0),
+            false,
+            "an OPT that ARCOUNT does not count",
+        ),
+        (edit(&|m| m[2] |= 0x02), true, "TC set"),
+        (edit(&|m| m[7] = 1), true, "ANCOUNT 1"),
+        (edit(&|m| m[qlen - 1] = 3), true, "class CHAOS"),
+        (edit(&|m| m[qlen - 3] = 255), true, "type ANY"),
+    ];
+    for (msg, edns, what) in &cases {
+        let before = s.counters().unwrap()["answered_subtree"];
+        answer_raw(&s, &spec, msg, qlen, *edns);
+        answer_raw(&s, &Spec::v6(), msg, qlen, *edns);
+        assert_eq!(
+            s.counters().unwrap()["answered_subtree"],
+            before + 2,
+            "{what}"
+        );
+    }
+    // Stock clients' EDNS: a cookie, NSID, EXPIRE, keepalive and padding, as dig sends them.
+    let mut q = query("x.ads.test.", RecordType::A, true);
+    let opts: &[u8] = &[
+        0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8, // cookie
+        0, 3, 0, 0, // NSID
+        0, 9, 0, 0, // EXPIRE
+        0, 11, 0, 0, // keepalive
+        0, 12, 0, 40, // padding
+    ];
+    let qlen = q.len() - 11;
+    let n = (opts.len() + 40) as u16;
+    q[qlen + 9..qlen + 11].copy_from_slice(&n.to_be_bytes());
+    q.extend_from_slice(opts);
+    q.extend_from_slice(&[0; 40]);
+    answer_raw(&s, &spec, &q, qlen, true);
+}
+
+#[test]
+fn what_cannot_be_parsed_is_dropped_and_not_queries_pass() {
+    let mut s = sinkhole();
+    let spec = Spec::v4();
+    let ok = with_name(b"\x03ads\x04test\x00", true);
+    let edit = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut m = ok.clone();
+        f(&mut m);
+        m
+    };
+    let long = [
+        b"\x3f".as_slice(),
+        &[b'a'; 63],
+        b"\x3f",
+        &[b'a'; 63],
+        b"\x3f",
+        &[b'a'; 63],
+        b"\x3f",
+        &[b'a'; 63],
+        b"\x00",
+    ]
+    .concat();
+    let msgs: Vec<(Vec<u8>, &str)> = vec![
         (with_name(b"\x03www\xc0\x0c", true), "unparsed_compressed"),
         (with_name(b"\x03ads\xc0\x0c", false), "unparsed_compressed"),
         (with_name(b"\x43ads\x04test\x00", true), "unparsed_bad_name"),
-        (with_name(b"\x00", true), "unparsed_bad_name"),
-        (
-            with_name(
-                &[
-                    b"\x3f".as_slice(),
-                    &[b'a'; 63],
-                    b"\x3f",
-                    &[b'a'; 63],
-                    b"\x3f",
-                    &[b'a'; 63],
-                    b"\x3f",
-                    &[b'a'; 63],
-                    b"\x00",
-                ]
-                .concat(),
-                true,
-            ),
-            "unparsed_bad_name",
-        ),
+        (with_name(&long, true), "unparsed_bad_name"),
         (ok[..20].to_vec(), "unparsed_truncated"),
-        ([&ok[..], b"junk"].concat(), "unparsed_bad_edns"),
-        (
-            // An EDNS option cut short: its length runs past the OPT record.
-            {
-                let mut m = ok.clone();
-                let n = m.len();
-                m[n - 1] = 7; // RDLENGTH 7
-                m.extend_from_slice(&[0, 10, 0, 8, 1, 2, 3]);
-                m
-            },
-            "unparsed_bad_edns",
-        ),
-        (
-            {
-                let mut m = ok.clone();
-                m[2] |= 0x80;
-                m
-            },
-            "unparsed_not_query",
-        ),
-        (
-            {
-                let mut m = ok.clone();
-                m[2] |= 0x28;
-                m
-            },
-            "unparsed_not_query",
-        ),
-        (
-            {
-                let mut m = ok.clone();
-                m[5] = 2;
-                m
-            },
-            "unparsed_not_query",
-        ),
-        (
-            {
-                let mut m = ok.clone();
-                m[11] = 0;
-                m
-            },
-            "unparsed_bad_edns",
-        ),
-        (
-            {
-                let mut m = ok.clone();
-                let n = m.len();
-                m[n - 5] = 1;
-                m
-            },
-            "unparsed_bad_edns",
-        ),
-        (
-            {
-                let mut m = ok.clone();
-                let n = m.len();
-                m[n - 12] = 3;
-                m
-            },
-            "unparsed_unsupported",
-        ),
+        (ok[..ok.len() - 13].to_vec(), "unparsed_truncated"),
+        (edit(&|m| m[5] = 2), "unparsed_questions"),
+        (edit(&|m| m[5] = 0), "unparsed_questions"),
     ];
-    for (msg, counter) in &cases {
-        let before = s.counters().unwrap()[counter];
-        passes(&s, &frame::frame(&spec, msg));
-        assert_eq!(s.counters().unwrap()[counter], before + 1, "{counter}");
-    }
+    let mut frames: Vec<(Vec<u8>, &str)> = msgs
+        .iter()
+        .map(|(m, c)| (frame::frame(&spec, m), *c))
+        .collect();
     // A frame cut inside the name: the IP and UDP lengths still claim the whole message.
     let full = frame::frame(&spec, &ok);
-    passes(&s, &full[..full.len() - 12]);
+    frames.push((full[..full.len() - 12].to_vec(), "unparsed_truncated"));
+    // The first of several IPv4 fragments.
+    let mut frag = full.clone();
+    frag[14 + 6] = 0x20; // MF
+    frames.push((frag, "unparsed_unsupported"));
+    // IPv6 extension headers before UDP (destination options, hop-by-hop then a fragment
+    // header), and a chain longer than the program walks.
+    for chain in [&[60u8][..], &[0, 44], &[60, 60, 60, 60, 60]] {
+        frames.push((v6_with_extensions(&ok, chain, 17), "unparsed_unsupported"));
+    }
+    // DNS over TCP behind extension headers, which the TCP program never sees.
+    frames.push((v6_with_extensions(&ok, &[60], 6), "unparsed_unsupported"));
+    for (f, counter) in &frames {
+        let before = s.counters().unwrap();
+        let (action, _) = run(&s, f);
+        assert_eq!(action, XDP_DROP, "{counter}: {f:02x?}");
+        let after = s.counters().unwrap();
+        assert_eq!(after[counter], before[counter] + 1, "{counter}");
+        assert_eq!(after["dropped_unparsed"], before["dropped_unparsed"] + 1);
+    }
+    // --pass-unparsed: the same frames pass, unchanged.
+    let mut cfg = Config {
+        pass_unparsed: 1,
+        ..Config::default()
+    };
+    s.set_config(&cfg).unwrap();
+    for (f, counter) in &frames {
+        let before = s.counters().unwrap()[counter];
+        passes(&s, f);
+        assert_eq!(s.counters().unwrap()[counter], before + 1, "{counter}");
+    }
+    // Messages that are not queries pass, whatever the setting; so do a query for the root
+    // and a name with extension headers that are no DNS (MLD behind hop-by-hop).
+    for pass_unparsed in [0, 1] {
+        cfg.pass_unparsed = pass_unparsed;
+        s.set_config(&cfg).unwrap();
+        for (m, counter) in [
+            (edit(&|m| m[2] |= 0x80), "passed_not_query"),
+            (edit(&|m| m[2] |= 0x28), "passed_not_query"),
+            (edit(&|m| m[2] |= 0x20), "passed_not_query"),
+            (with_name(b"\x00", true), "passed"),
+        ] {
+            let before = s.counters().unwrap()[counter];
+            passes(&s, &frame::frame(&spec, &m));
+            assert_eq!(s.counters().unwrap()[counter], before + 1, "{counter}");
+        }
+        passes(&s, &v6_with_extensions(&ok, &[0], 58));
+    }
+}
+
+/// An IPv6 frame to port 53 of `proto` with the DNS message `msg` behind the extension
+/// headers `chain` (each 8 bytes; a fragment header with offset 0).
+fn v6_with_extensions(msg: &[u8], chain: &[u8], proto: u8) -> Vec<u8> {
+    let f = frame::frame(&Spec::v6(), msg);
+    let (head, l4) = f.split_at(14 + 40);
+    let mut out = head.to_vec();
+    let mut next = chain.iter().copied().chain(std::iter::once(proto));
+    out[14 + 6] = next.next().unwrap();
+    for _ in chain {
+        out.extend_from_slice(&[next.next().unwrap(), 0, 0, 0, 0, 0, 0, 0]);
+    }
+    out.extend_from_slice(l4);
+    let plen = (out.len() - 14 - 40) as u16;
+    out[14 + 4..14 + 6].copy_from_slice(&plen.to_be_bytes());
+    out
 }
 
 #[test]
@@ -456,7 +577,7 @@ fn other_traffic_passes_unchanged() {
     arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
     passes(&s, &arp);
     let mut frag = frame::frame(&Spec::v4(), &msg);
-    frag[14 + 6] = 0x20; // MF
+    frag[14 + 6] = 0x01; // a later fragment: no ports
     passes(&s, &frag);
     let mut tcp = frame::frame(&Spec::v4(), &msg);
     tcp[14 + 9] = 6;

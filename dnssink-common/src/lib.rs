@@ -16,6 +16,7 @@ pub mod name;
 pub mod policy;
 pub mod rule;
 pub mod table;
+pub mod tcp;
 
 /// Random access to the bytes of a frame. The BPF side implements it with its bounds-checked
 /// `ptr_at`; the host implements it for byte slices.
@@ -42,6 +43,8 @@ pub mod maps {
     pub const SCRATCH: &str = "SCRATCH";
     pub const EVENTS: &str = "EVENTS";
     pub const CLIENTS: &str = "CLIENTS";
+    pub const TCP_FLOWS: &str = "TCP_FLOWS";
+    pub const TCP_SCRATCH: &str = "TCP_SCRATCH";
     /// Room in the RESOLVERS map (--resolver).
     pub const RESOLVERS_MAX: u32 = 64;
     /// Room in the PORTS map (--block-port).
@@ -50,7 +53,18 @@ pub mod maps {
     pub const CLIENTS_MAX: usize = 1024;
     /// Every map, for pinning.
     pub const ALL: &[&str] = &[
-        TABLES, RESOLVERS, PORTS, BLOCK4, BLOCK6, CONFIG, COUNTERS, SCRATCH, EVENTS, CLIENTS,
+        TABLES,
+        RESOLVERS,
+        PORTS,
+        BLOCK4,
+        BLOCK6,
+        CONFIG,
+        COUNTERS,
+        SCRATCH,
+        EVENTS,
+        CLIENTS,
+        TCP_FLOWS,
+        TCP_SCRATCH,
     ];
 }
 
@@ -60,3 +74,5 @@ pub const TABLE_MAP_FLAGS: u32 = (1 << 12) | (1 << 10);
 
 /// The name of the XDP program in the object file.
 pub const PROGRAM: &str = "dnssink";
+/// The name of the tc program for DNS over TCP.
+pub const TCP_PROGRAM: &str = "dnssink_tcp";

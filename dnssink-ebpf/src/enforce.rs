@@ -48,12 +48,18 @@ pub fn from_client(ctx: *mut aya_ebpf::bindings::xdp_md, l3_v6: u32) -> u32 {
     if !crate::frame::load_address(ctx, (l3_v6 & 0xff) as usize, v6, false, &mut src) {
         return 0;
     }
+    client_key(&src, v6)
+}
+
+/// Whether `src` (IPv4 as IPv4-mapped IPv6) is among the clients: 1 or 0.
+#[inline(always)]
+pub fn client_key(src: &[u8; 16], v6: bool) -> u32 {
     // IPv4 clients are keyed as IPv4-mapped addresses: an IPv6 source of that form is none.
-    let head = u128::from_be_bytes(src) >> 32;
+    let head = u128::from_be_bytes(*src) >> 32;
     if v6 && head == 0xffff {
         return 0;
     }
-    CLIENTS.get(&Key::new(128, src)).is_some() as u32
+    CLIENTS.get(&Key::new(128, *src)).is_some() as u32
 }
 
 #[inline(always)]

@@ -91,3 +91,38 @@ fn emit(
         entry.discard(0);
     }
 }
+
+/// Logs a query over TCP that was answered: the client, and the name in wire form at
+/// `HEADER_LEN` of the message read into `msg`.
+#[inline(always)]
+pub fn tcp_query(client: &[u8; 16], msg: &[u8; 512], wire_len: u16, qtype: u16, action: u32) {
+    if reply::config().is_none_or(|cfg| cfg.log < dnssink_common::event::level::ANSWERED) {
+        return;
+    }
+    let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
+        counters::bump(c::LOG_DROPPED);
+        return;
+    };
+    let e = entry.as_mut_ptr();
+    let len = ((wire_len as usize).wrapping_sub(1) & (NAME_MAX - 1)) + 1;
+    // SAFETY: `e` is this event's reserved memory, written within its fields.
+    unsafe {
+        (*e).time_ns = bpf_ktime_get_ns();
+        (*e).client = *client;
+        (*e).qtype = qtype;
+        (*e).action = action as u8;
+        (*e)._pad = 0;
+        (*e).name_len = len as u16;
+        (*e)._pad2 = 0;
+        let mut i = 0;
+        while i < NAME_MAX {
+            (*e).name[i] = if i < len {
+                msg[(HEADER_LEN + i) & 511]
+            } else {
+                0
+            };
+            i += 1;
+        }
+    }
+    entry.submit(RB_NO_WAKEUP);
+}

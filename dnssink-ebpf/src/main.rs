@@ -14,8 +14,13 @@ mod ptr;
 mod question;
 mod reply;
 mod rules;
+mod tcp;
 
-use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+use aya_ebpf::{
+    bindings::xdp_action,
+    macros::{classifier, xdp},
+    programs::{TcContext, XdpContext},
+};
 use dnssink_common::{counters as c, event::level, policy};
 use rules::Scratch;
 
@@ -129,6 +134,12 @@ fn answer(
         aya_log_ebpf::debug!(ctx, "answered: qtype {} counter {}", q.qtype, why);
     }
     Ok(action)
+}
+
+/// DNS over TCP: the tc ingress program beside the XDP one (`tcp`).
+#[classifier]
+pub fn dnssink_tcp(ctx: TcContext) -> i32 {
+    tcp::handle(&ctx)
 }
 
 #[cfg(not(test))]

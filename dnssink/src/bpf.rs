@@ -15,8 +15,9 @@ use aya::{
         Array, ArrayOfMaps, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf, lpm_trie::Key,
     },
     programs::{
-        ProgramError, Xdp, XdpMode,
+        ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
         links::{FdLink, PinnedLink},
+        tc::SchedClassifierLink,
         xdp::{XdpError, XdpLink, XdpLinkId},
     },
 };
@@ -122,6 +123,22 @@ impl Sinkhole {
             Err(e) => tracing::debug!("no program info: {e}"),
         }
         tracing::debug!("program verified in {:.3}s", t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        let tcp: &mut SchedClassifier = ebpf
+            .program_mut(dnssink_common::TCP_PROGRAM)
+            .ok_or_else(|| anyhow!("no program {} in the object", dnssink_common::TCP_PROGRAM))?
+            .try_into()?;
+        tcp.load()
+            .context("loading the tc program for DNS over TCP into the kernel")?;
+        match tcp.info() {
+            Ok(info) => tracing::debug!(
+                "TCP program loaded: {} bytes translated, {} instructions verified, in {:.3}s",
+                info.size_translated().unwrap_or(0),
+                info.verified_instruction_count().unwrap_or(0),
+                t.elapsed().as_secs_f64()
+            ),
+            Err(e) => tracing::debug!("no TCP program info: {e}"),
+        }
         if let Some(dir) = &opts.pins {
             crate::pin::restrict(dir)?;
         }
@@ -253,10 +270,46 @@ impl Sinkhole {
             .expect("the program was checked at load")
     }
 
+    /// The tc program for DNS over TCP.
+    pub fn tcp_program(&self) -> &SchedClassifier {
+        self.ebpf
+            .program(dnssink_common::TCP_PROGRAM)
+            .and_then(|p| p.try_into().ok())
+            .expect("the program was checked at load")
+    }
+
+    fn tcp_program_mut(&mut self) -> &mut SchedClassifier {
+        self.ebpf
+            .program_mut(dnssink_common::TCP_PROGRAM)
+            .and_then(|p| p.try_into().ok())
+            .expect("the program was checked at load")
+    }
+
+    /// Attaches the TCP program to `iface`'s ingress, as a TCX link (Linux 6.6), pinned in
+    /// `keep` (the directory) when the program must outlive this process.
+    fn attach_tcp(&mut self, iface: &str, keep: Option<&Path>) -> Result<()> {
+        let prog = self.tcp_program_mut();
+        let id = prog
+            .attach(iface, TcAttachType::Ingress)
+            .with_context(|| format!("attaching the TCP program to {iface}'s ingress"))?;
+        if let Some(dir) = keep {
+            let link = prog.take_link(id)?;
+            let link = FdLink::try_from(link).map_err(|_| {
+                anyhow!("--on-exit keep needs a TCX link for the TCP program (Linux 6.6 or later)")
+            })?;
+            let path = dir.join(crate::pin::TCP_LINK);
+            link.pin(&path)
+                .with_context(|| format!("pinning the TCP link at {}", path.display()))?;
+        }
+        Ok(())
+    }
+
     /// Attaches to `iface` and returns the mode it is attached in. With `keep`, the link is
     /// pinned beside the maps: the program stays attached when this process ends.
     pub fn attach(&mut self, iface: &str, mode: Mode, keep: bool) -> Result<&'static str> {
         let (id, name) = self.attach_link(iface, mode)?;
+        let dir = self.pins.clone();
+        self.attach_tcp(iface, if keep { dir.as_deref() } else { None })?;
         if keep {
             let dir = self
                 .pins
@@ -299,6 +352,21 @@ impl Sinkhole {
         self.program_mut()
             .attach_to_link(link)
             .context("switching the kept link to the new program")?;
+        let path = dir.join(crate::pin::TCP_LINK);
+        let pinned = PinnedLink::from_pin(&path)
+            .with_context(|| format!("opening the kept TCP link {}", path.display()))?;
+        let fd_link = if keep {
+            FdLink::from(pinned)
+        } else {
+            pinned
+                .unpin()
+                .with_context(|| format!("removing {}", path.display()))?
+        };
+        let link = SchedClassifierLink::try_from(fd_link)
+            .context("the kept TCP link is not a TCX link")?;
+        self.tcp_program_mut()
+            .attach_to_link(link)
+            .context("switching the kept TCP link to the new program")?;
         Ok(())
     }
 

@@ -17,6 +17,8 @@ use anyhow::{Context as _, Result, bail};
 pub const ROOT: &str = "/sys/fs/bpf/dnssink";
 /// The pinned link, present when the program outlives its daemon (`--on-exit keep`).
 pub const LINK: &str = "link";
+/// The pinned TCX link of the TCP program, beside [`LINK`].
+pub const TCP_LINK: &str = "tcp-link";
 
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 

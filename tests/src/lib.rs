@@ -6,6 +6,7 @@
 
 pub mod frame;
 pub mod lab;
+pub mod tcp;
 
 /// Path of a file under the workspace's `../shared/blocklists/`.
 pub fn shared_list(name: &str) -> std::path::PathBuf {

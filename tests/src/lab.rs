@@ -184,6 +184,14 @@ impl Proc {
         }
     }
 
+    /// Every line printed so far, without waiting.
+    pub fn drain(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        &self.seen
+    }
+
     /// Sends SIGTERM and waits for the exit; returns the status and all output.
     /// Kills the process with SIGKILL, as a crash or the OOM killer would, and reaps it.
     pub fn kill(&mut self) -> Result<()> {
@@ -266,6 +274,37 @@ impl Lab {
     /// An untagged LAN.
     pub fn new() -> Result<Lab> {
         Lab::build(false)
+    }
+
+    /// An untagged LAN whose resolver logs every query it gets (`--log-queries`), read with
+    /// [`Lab::resolver_log`].
+    pub fn with_query_log() -> Result<Lab> {
+        let mut lab = Lab::build(false)?;
+        lab.procs.clear();
+        let p = resolver_with(
+            &lab.gateway,
+            "dnsmasq",
+            &[GW4, GW6],
+            &[RESOLVER_A, RESOLVER_AAAA],
+            &["--log-queries"],
+        )?;
+        lab.procs.push(p);
+        lab.wait_answer(GW4, RESOLVER_A)?;
+        Ok(lab)
+    }
+
+    /// The queries the gateway's resolver logged so far: `query[TYPE] NAME from ADDR` lines.
+    pub fn resolver_log(&mut self) -> Vec<String> {
+        let p = self
+            .procs
+            .iter_mut()
+            .find(|p| p.what == "dnsmasq")
+            .expect("the lab's resolver");
+        p.drain()
+            .iter()
+            .filter(|l| l.contains("query["))
+            .cloned()
+            .collect()
     }
 
     /// A LAN whose every frame carries an 802.1Q tag with VLAN ID 100, as between two VLAN
@@ -415,7 +454,18 @@ pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> Result<()> {
 
 /// dnsmasq in `ns`, listening on `listen` and answering every name with `answers`.
 fn resolver(ns: &Netns, what: &str, listen: &[&str], answers: &[&str]) -> Result<Proc> {
+    resolver_with(ns, what, listen, answers, &[])
+}
+
+fn resolver_with(
+    ns: &Netns,
+    what: &str,
+    listen: &[&str],
+    answers: &[&str],
+    extra: &[&str],
+) -> Result<Proc> {
     let mut cmd = ns.cmd("dnsmasq");
+    cmd.args(extra);
     cmd.args([
         "--keep-in-foreground",
         "--conf-file=/dev/null",

@@ -100,6 +100,13 @@ fn interface_args(iface: &str, t: &toml::Table) -> Result<Vec<String>> {
                     .filter_map(|a| a.get_long())
                     .find(|l| l.replace('-', "_") == key.replace('-', "_"))
                     .map(|l| format!(" (did you mean `{l}`?)"))
+                    .or_else(|| {
+                        (key.replace('_', "-") == "drop-unparsed").then(|| {
+                            " (unparsed queries are dropped by default now: remove it, or give \
+                             `pass-unparsed` for the old behaviour)"
+                                .to_string()
+                        })
+                    })
                     .unwrap_or_default();
                 anyhow!("unknown key `{key}`{hint}")
             })?;
@@ -188,6 +195,8 @@ mod tests {
         assert!(e.contains("unknown key `ttll`"), "{e}");
         let e = err("[[interface]]\nname = \"eth1\"\nblock_port = \"tcp/1\"\n");
         assert!(e.contains("did you mean `block-port`"), "{e}");
+        let e = err("[[interface]]\nname = \"eth1\"\ndrop-unparsed = true\n");
+        assert!(e.contains("dropped by default now"), "{e}");
         let e = err("[[interface]]\nname = \"eth1\"\nttl = \"soon\"\n");
         assert!(e.contains("key `ttl`") && e.contains("soon"), "{e}");
         let e = err("[[interface]]\nname = \"eth1\"\nresponse = \"maybe\"\n");

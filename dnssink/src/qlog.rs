@@ -23,7 +23,8 @@ pub struct Entry {
     pub qtype: String,
     /// blocked, passed or allowed.
     pub action: String,
-    /// What answered it: exact, subtree or canary; empty when passed.
+    /// What answered it: exact, subtree or canary, or tcp for an answer over TCP; empty when
+    /// passed.
     pub rule: String,
 }
 
@@ -34,6 +35,7 @@ impl Entry {
             c::ANSWERED_EXACT => ("blocked", "exact"),
             c::ANSWERED_SUBTREE => ("blocked", "subtree"),
             c::ANSWERED_CANARY => ("blocked", "canary"),
+            c::ANSWERED_TCP => ("blocked", "tcp"),
             c::ALLOWED => ("allowed", ""),
             _ => ("passed", ""),
         };

@@ -485,13 +485,18 @@ fn keep_survives_kill_9_and_a_restart_adopts_without_a_gap() {
         "{during_kill:?}"
     );
 
-    // The daemon is gone; the program filters on.
+    // The daemon is gone; the program filters on, over TCP too.
     assert!(xdp_on_lan(&lab));
     sinkholed(&lab.dig(GW4, "ads.example.test", "A").unwrap());
+    sinkholed(
+        &lab.dig_with(GW4, "ads.example.test", "A", &["+tcp"])
+            .unwrap(),
+    );
     let st = json(&dnssink(&lab, &["status", "--json"]));
     assert_eq!(st[0]["running"], false, "{st}");
     assert_eq!(st[0]["kept"], true, "{st}");
-    assert_eq!(stats(&lab)["answered_exact"], 2);
+    assert_eq!(stats(&lab)["answered_exact"], 3);
+    assert_eq!(stats(&lab)["answered_tcp"], 1);
     let before_restart = stats(&lab)["answered_subtree"].as_u64().unwrap();
     assert_eq!(before_restart, during_kill.sent as u64);
 
@@ -521,6 +526,8 @@ fn keep_survives_kill_9_and_a_restart_adopts_without_a_gap() {
         "{seen:?}"
     );
     sinkholed(&lab.dig(GW4, "new.test", "A").unwrap());
+    // The adopted TCP program answers from the new list.
+    sinkholed(&lab.dig_with(GW4, "new.test", "A", &["+tcp"]).unwrap());
     // Every query of the stream was answered by the kernel, across both programs.
     let s = stats(&lab);
     assert_eq!(
@@ -528,7 +535,8 @@ fn keep_survives_kill_9_and_a_restart_adopts_without_a_gap() {
         before_restart + st.sent as u64,
         "{s}"
     );
-    assert_eq!(s["answered_exact"], 3, "{s}");
+    assert_eq!(s["answered_tcp"], 2, "{s}");
+    assert_eq!(s["answered_exact"], 5, "{s}");
 
     // SIGTERM with keep: the program stays; `detach` removes it and the pins.
     let (status, _) = lab.procs.last_mut().unwrap().stop().unwrap();

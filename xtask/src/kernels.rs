@@ -1,7 +1,7 @@
 //! `cargo xtask kernels`: the program on other kernels. Each kernel is a Debian package
 //! (`linux-image-*-amd64-unsigned`), booted in qemu (KVM) with the host's root filesystem
 //! shared read-only over 9p and a busybox initramfs that loads the 9p modules. In the guest
-//! run the `test_run` suites (`tests/xdp.rs`, `tests/policy.rs`, `tests/props.rs`) and a
+//! run the `test_run` suites (`tests/xdp.rs`, `tests/tcp.rs`, `tests/policy.rs`, `tests/props.rs`) and a
 //! real `dnssink attach` on the loopback interface.
 
 use std::{
@@ -36,7 +36,7 @@ const PACKAGES: &[&str] = &[
 ];
 
 /// The test_run suites that run in each guest.
-const SUITES: &[&str] = &["xdp", "policy", "props"];
+const SUITES: &[&str] = &["xdp", "tcp", "policy", "props"];
 
 pub fn kernels() -> Result<()> {
     let missing = crate::not_installed(PACKAGES);

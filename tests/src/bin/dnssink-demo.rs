@@ -68,29 +68,33 @@ fn run(block: &std::path::Path, hosts: &std::path::Path) -> Result<()> {
     println!("$ dnssink attach lan0 {}\n{line}\n", argv.join(" "));
 
     let mut queries = vec![
-        ("ads.example", "A", GW4),
-        ("www.ads.example", "AAAA", GW6),
-        ("tracker.example", "HTTPS", GW4),
-        ("ok.tracker.example", "A", GW4),
-        ("exact.example", "A", GW6),
-        ("www.exact.example", "A", GW4),
-        ("news.example", "AAAA", GW6),
-        ("use-application-dns.net", "A", GW4),
-        ("news.example", "A", OUT4),
-        ("ads.example", "A", OUT4),
+        ("ads.example", "A", GW4, false),
+        ("www.ads.example", "AAAA", GW6, false),
+        ("www.ads.example", "A", GW4, true),
+        ("ads.example", "ANY", GW6, true),
+        ("tracker.example", "HTTPS", GW4, false),
+        ("ok.tracker.example", "A", GW4, false),
+        ("exact.example", "A", GW6, false),
+        ("www.exact.example", "A", GW4, false),
+        ("news.example", "AAAA", GW6, false),
+        ("news.example", "A", GW4, true),
+        ("use-application-dns.net", "A", GW4, false),
+        ("news.example", "A", OUT4, false),
+        ("ads.example", "A", OUT4, false),
     ];
     if real {
-        queries.push(("012proxy.ga", "A", GW4));
+        queries.push(("012proxy.ga", "A", GW4, false));
     }
     println!(
-        "{:<23} {:<6} {:<12} {:<34} answered by",
+        "{:<23} {:<9} {:<12} {:<34} answered by",
         "name", "type", "server", "answer"
     );
     let mut out = std::io::stdout().lock();
-    for (name, qtype, server) in queries {
-        let Ok(d) = lab.dig(server, name, qtype) else {
+    for (name, qtype, server, tcp) in queries {
+        let opts: &[&str] = if tcp { &["+tcp"] } else { &[] };
+        let Ok(d) = lab.dig_with(server, name, qtype, opts) else {
             let (answer, by) = ("no answer", "dropped: not an internal resolver");
-            writeln!(out, "{name:<23} {qtype:<6} {server:<12} {answer:<34} {by}")?;
+            writeln!(out, "{name:<23} {qtype:<9} {server:<12} {answer:<34} {by}")?;
             continue;
         };
         let answer = if d.answers.is_empty() {
@@ -105,12 +109,19 @@ fn run(block: &std::path::Path, hosts: &std::path::Path) -> Result<()> {
         };
         let by = if d.from_dnssink() && name == "use-application-dns.net" {
             "dnssink, in XDP (a canary: Firefox keeps DoH off)"
+        } else if d.from_dnssink() && tcp {
+            "dnssink, over TCP (tc program)"
         } else if d.from_dnssink() {
             "dnssink, in XDP"
         } else {
             "the resolver (dnsmasq)"
         };
-        writeln!(out, "{name:<23} {qtype:<6} {server:<12} {answer:<34} {by}")?;
+        let qtype = if tcp {
+            format!("{qtype}/tcp")
+        } else {
+            qtype.to_string()
+        };
+        writeln!(out, "{name:<23} {qtype:<9} {server:<12} {answer:<34} {by}")?;
     }
     drop(out);
     // What an admin sees from another shell while it runs.

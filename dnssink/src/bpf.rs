@@ -256,31 +256,41 @@ impl Sinkhole {
         .context("filling the PORTS map")
     }
 
+    /// The XDP program.
     pub fn program(&self) -> &Xdp {
-        self.ebpf
-            .program(dnssink_common::PROGRAM)
-            .and_then(|p| p.try_into().ok())
-            .expect("the program was checked at load")
+        self.loaded(dnssink_common::PROGRAM)
     }
 
     fn program_mut(&mut self) -> &mut Xdp {
-        self.ebpf
-            .program_mut(dnssink_common::PROGRAM)
-            .and_then(|p| p.try_into().ok())
-            .expect("the program was checked at load")
+        self.loaded_mut(dnssink_common::PROGRAM)
     }
 
     /// The tc program for DNS over TCP.
     pub fn tcp_program(&self) -> &SchedClassifier {
+        self.loaded(dnssink_common::TCP_PROGRAM)
+    }
+
+    fn tcp_program_mut(&mut self) -> &mut SchedClassifier {
+        self.loaded_mut(dnssink_common::TCP_PROGRAM)
+    }
+
+    /// A program of the object, of the type it was checked to have at load.
+    fn loaded<'a, T>(&'a self, name: &str) -> &'a T
+    where
+        &'a T: TryFrom<&'a aya::programs::Program>,
+    {
         self.ebpf
-            .program(dnssink_common::TCP_PROGRAM)
+            .program(name)
             .and_then(|p| p.try_into().ok())
             .expect("the program was checked at load")
     }
 
-    fn tcp_program_mut(&mut self) -> &mut SchedClassifier {
+    fn loaded_mut<'a, T>(&'a mut self, name: &str) -> &'a mut T
+    where
+        &'a mut T: TryFrom<&'a mut aya::programs::Program>,
+    {
         self.ebpf
-            .program_mut(dnssink_common::TCP_PROGRAM)
+            .program_mut(name)
             .and_then(|p| p.try_into().ok())
             .expect("the program was checked at load")
     }

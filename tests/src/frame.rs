@@ -65,29 +65,51 @@ pub fn query(name: &str, qtype: RecordType, edns: bool) -> Vec<u8> {
     m.to_vec().expect("encode")
 }
 
-fn sum16(data: &[u8]) -> u32 {
+/// The ones'-complement sum of `data` as 16-bit big-endian words (the last one padded).
+pub fn sum16(data: &[u8]) -> u32 {
     data.chunks(2)
         .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
         .sum()
 }
 
-fn fold(mut s: u32) -> u16 {
+/// `s` folded to 16 bits.
+pub fn fold(mut s: u32) -> u16 {
     while s > 0xffff {
         s = (s & 0xffff) + (s >> 16);
     }
     s as u16
 }
 
-fn pseudo_sum(src: &IpAddr, dst: &IpAddr, udp_len: usize) -> u32 {
-    let addrs = |a: &IpAddr| match a {
+fn octets(a: &IpAddr) -> Vec<u8> {
+    match a {
         IpAddr::V4(a) => a.octets().to_vec(),
         IpAddr::V6(a) => a.octets().to_vec(),
-    };
-    sum16(&addrs(src)) + sum16(&addrs(dst)) + 17 + udp_len as u32
+    }
+}
+
+/// The checksum of a transport segment `l4` of protocol `proto` (its checksum field zero),
+/// with the pseudo-header.
+pub fn l4_checksum(src: &IpAddr, dst: &IpAddr, proto: u8, l4: &[u8]) -> u16 {
+    !fold(sum16(&octets(src)) + sum16(&octets(dst)) + proto as u32 + l4.len() as u32 + sum16(l4))
 }
 
 /// A frame carrying `payload` as UDP, with correct checksums.
 pub fn frame(spec: &Spec, payload: &[u8]) -> Vec<u8> {
+    let udp_len = 8 + payload.len();
+    let mut udp = Vec::new();
+    udp.extend_from_slice(&spec.sport.to_be_bytes());
+    udp.extend_from_slice(&spec.dport.to_be_bytes());
+    udp.extend_from_slice(&(udp_len as u16).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(payload);
+    let c = l4_checksum(&spec.src, &spec.dst, 17, &udp);
+    udp[6..8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+    ip_frame(spec, 17, &udp)
+}
+
+/// A frame carrying the transport segment `l4` of protocol `proto`: Ethernet from the client
+/// to the gateway, VLAN tags, and the IP header (IPv4 with its checksum and options).
+pub fn ip_frame(spec: &Spec, proto: u8, l4: &[u8]) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend_from_slice(&GATEWAY_MAC);
     f.extend_from_slice(&CLIENT_MAC);
@@ -100,22 +122,13 @@ pub fn frame(spec: &Spec, payload: &[u8]) -> Vec<u8> {
         f.extend_from_slice(&tpid.to_be_bytes());
         f.extend_from_slice(&vid.to_be_bytes());
     }
-    let udp_len = 8 + payload.len();
-    let mut udp = Vec::new();
-    udp.extend_from_slice(&spec.sport.to_be_bytes());
-    udp.extend_from_slice(&spec.dport.to_be_bytes());
-    udp.extend_from_slice(&(udp_len as u16).to_be_bytes());
-    udp.extend_from_slice(&[0, 0]);
-    udp.extend_from_slice(payload);
-    let c = !fold(pseudo_sum(&spec.src, &spec.dst, udp_len) + sum16(&udp));
-    udp[6..8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
     match (spec.src, spec.dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             f.extend_from_slice(&0x0800u16.to_be_bytes());
             let ihl = 20 + spec.ip_options;
             let mut ip = vec![0x40 | (ihl / 4) as u8, 0];
-            ip.extend_from_slice(&((ihl + udp_len) as u16).to_be_bytes());
-            ip.extend_from_slice(&[0x12, 0x34, 0x40, 0x00, 64, 17, 0, 0]); // id, DF, ttl, udp
+            ip.extend_from_slice(&((ihl + l4.len()) as u16).to_be_bytes());
+            ip.extend_from_slice(&[0x12, 0x34, 0x40, 0x00, 64, proto, 0, 0]); // id, DF, ttl
             ip.extend_from_slice(&s.octets());
             ip.extend_from_slice(&d.octets());
             ip.extend(std::iter::repeat_n(1u8, spec.ip_options)); // NOP options
@@ -126,14 +139,14 @@ pub fn frame(spec: &Spec, payload: &[u8]) -> Vec<u8> {
         (IpAddr::V6(s), IpAddr::V6(d)) => {
             f.extend_from_slice(&0x86ddu16.to_be_bytes());
             f.extend_from_slice(&[0x60, 0, 0, 0]);
-            f.extend_from_slice(&(udp_len as u16).to_be_bytes());
-            f.extend_from_slice(&[17, 64]);
+            f.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+            f.extend_from_slice(&[proto, 64]);
             f.extend_from_slice(&s.octets());
             f.extend_from_slice(&d.octets());
         }
         _ => panic!("mixed address families"),
     }
-    f.extend_from_slice(&udp);
+    f.extend_from_slice(l4);
     f
 }
 
@@ -208,10 +221,8 @@ pub fn parse(f: &[u8]) -> Result<Parsed> {
         udp.len()
     );
     ensure!(udp[6..8] != [0, 0], "UDP checksum is zero");
-    ensure!(
-        fold(pseudo_sum(&src, &dst, udp_len) + sum16(udp)) == 0xffff,
-        "bad UDP checksum"
-    );
+    // Summed with its checksum in place, a whole segment sums to 0xffff.
+    ensure!(l4_checksum(&src, &dst, 17, udp) == 0, "bad UDP checksum");
     let dns = udp[8..].to_vec();
     let message = Message::from_vec(&dns).context("hickory cannot parse the DNS message")?;
     Ok(Parsed {

@@ -16,13 +16,23 @@ pub fn shared_list(name: &str) -> std::path::PathBuf {
     p.canonicalize().unwrap_or(p)
 }
 
-/// Runs the loaded program once on `input` through BPF_PROG_TEST_RUN: its action and the
+/// Runs the loaded XDP program once on `input` through BPF_PROG_TEST_RUN: its action and the
 /// frame it leaves.
 pub fn test_run(s: &dnssink::bpf::Sinkhole, input: &[u8]) -> (u32, Vec<u8>) {
-    use aya::programs::{TestRun as _, TestRunOptions};
+    run_program(s.program(), input)
+}
+
+/// Runs a loaded program once on `input` through BPF_PROG_TEST_RUN.
+pub fn run_program<P>(p: &P, input: &[u8]) -> (u32, Vec<u8>)
+where
+    P: for<'a> aya::programs::TestRun<
+            Opts<'a> = aya::programs::TestRunOptions<'a>,
+            Result = aya::programs::TestRunResult,
+        >,
+{
+    use aya::programs::TestRunOptions;
     let mut out = vec![0u8; 4096];
-    let r = s
-        .program()
+    let r = p
         .test_run(TestRunOptions {
             data_in: Some(input),
             data_out: Some(&mut out),

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use anyhow::{Context as _, Result, ensure};
 
-use crate::frame::{CLIENT_MAC, GATEWAY_MAC, Spec};
+use crate::frame::{Spec, fold, ip_frame, l4_checksum, sum16};
 
 pub const FIN: u8 = 0x01;
 pub const SYN: u8 = 0x02;
@@ -45,28 +45,8 @@ pub fn framed(msg: &[u8]) -> Vec<u8> {
     v
 }
 
-fn sum16(data: &[u8]) -> u32 {
-    data.chunks(2)
-        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
-        .sum()
-}
-
-fn fold(mut s: u32) -> u16 {
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
-}
-
-fn octets(a: &IpAddr) -> Vec<u8> {
-    match a {
-        IpAddr::V4(a) => a.octets().to_vec(),
-        IpAddr::V6(a) => a.octets().to_vec(),
-    }
-}
-
 fn tcp_sum(src: &IpAddr, dst: &IpAddr, tcp: &[u8]) -> u16 {
-    !fold(sum16(&octets(src)) + sum16(&octets(dst)) + 6 + tcp.len() as u32 + sum16(tcp))
+    l4_checksum(src, dst, 6, tcp)
 }
 
 impl Seg {
@@ -96,37 +76,7 @@ impl Seg {
         tcp.extend_from_slice(&self.payload);
         let c = tcp_sum(&s.src, &s.dst, &tcp);
         tcp[16..18].copy_from_slice(&c.to_be_bytes());
-        let mut f = Vec::new();
-        f.extend_from_slice(&GATEWAY_MAC);
-        f.extend_from_slice(&CLIENT_MAC);
-        for vid in &s.vlans {
-            f.extend_from_slice(&0x8100u16.to_be_bytes());
-            f.extend_from_slice(&vid.to_be_bytes());
-        }
-        match (s.src, s.dst) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => {
-                f.extend_from_slice(&0x0800u16.to_be_bytes());
-                let mut ip = vec![0x45, 0];
-                ip.extend_from_slice(&((20 + tcp.len()) as u16).to_be_bytes());
-                ip.extend_from_slice(&[0x12, 0x34, 0x40, 0x00, 64, 6, 0, 0]);
-                ip.extend_from_slice(&a.octets());
-                ip.extend_from_slice(&b.octets());
-                let c = !fold(sum16(&ip));
-                ip[10..12].copy_from_slice(&c.to_be_bytes());
-                f.extend_from_slice(&ip);
-            }
-            (IpAddr::V6(a), IpAddr::V6(b)) => {
-                f.extend_from_slice(&0x86ddu16.to_be_bytes());
-                f.extend_from_slice(&[0x60, 0, 0, 0]);
-                f.extend_from_slice(&(tcp.len() as u16).to_be_bytes());
-                f.extend_from_slice(&[6, 64]);
-                f.extend_from_slice(&a.octets());
-                f.extend_from_slice(&b.octets());
-            }
-            _ => panic!("mixed address families"),
-        }
-        f.extend_from_slice(&tcp);
-        f
+        ip_frame(s, 6, &tcp)
     }
 }
 
@@ -225,16 +175,5 @@ pub fn in_private_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'stati
 /// Runs the TCP program once on `input` through BPF_PROG_TEST_RUN: its action and the frame
 /// it leaves. Call it inside [`in_private_netns`].
 pub fn test_run(s: &dnssink::bpf::Sinkhole, input: &[u8]) -> (u32, Vec<u8>) {
-    use aya::programs::{TestRun as _, TestRunOptions};
-    let mut out = vec![0u8; 4096];
-    let r = s
-        .tcp_program()
-        .test_run(TestRunOptions {
-            data_in: Some(input),
-            data_out: Some(&mut out),
-            ..Default::default()
-        })
-        .expect("test_run");
-    out.truncate(r.data_size_out as usize);
-    (r.return_value, out)
+    crate::run_program(s.tcp_program(), input)
 }

@@ -348,31 +348,12 @@ impl Sinkhole {
             .pins
             .clone()
             .ok_or_else(|| anyhow!("adopting needs the maps pinned"))?;
-        let path = dir.join(crate::pin::LINK);
-        let pinned = PinnedLink::from_pin(&path)
-            .with_context(|| format!("opening the kept link {}", path.display()))?;
-        let fd_link = if keep {
-            FdLink::from(pinned)
-        } else {
-            pinned
-                .unpin()
-                .with_context(|| format!("removing {}", path.display()))?
-        };
-        let link = XdpLink::try_from(fd_link).context("the kept link is not an XDP link")?;
+        let link = XdpLink::try_from(kept_link(&dir.join(crate::pin::LINK), keep)?)
+            .context("the kept link is not an XDP link")?;
         self.program_mut()
             .attach_to_link(link)
             .context("switching the kept link to the new program")?;
-        let path = dir.join(crate::pin::TCP_LINK);
-        let pinned = PinnedLink::from_pin(&path)
-            .with_context(|| format!("opening the kept TCP link {}", path.display()))?;
-        let fd_link = if keep {
-            FdLink::from(pinned)
-        } else {
-            pinned
-                .unpin()
-                .with_context(|| format!("removing {}", path.display()))?
-        };
-        let link = SchedClassifierLink::try_from(fd_link)
+        let link = SchedClassifierLink::try_from(kept_link(&dir.join(crate::pin::TCP_LINK), keep)?)
             .context("the kept TCP link is not a TCX link")?;
         self.tcp_program_mut()
             .attach_to_link(link)
@@ -434,6 +415,19 @@ impl Sinkhole {
             .take_map(maps::EVENTS)
             .ok_or_else(|| anyhow!("no {} map (already taken?)", maps::EVENTS))?;
         Ok(RingBuf::try_from(map)?)
+    }
+}
+
+/// The BPF link pinned at `path`, its pin kept or removed.
+fn kept_link(path: &Path, keep: bool) -> Result<FdLink> {
+    let pinned = PinnedLink::from_pin(path)
+        .with_context(|| format!("opening the kept link {}", path.display()))?;
+    if keep {
+        Ok(FdLink::from(pinned))
+    } else {
+        pinned
+            .unpin()
+            .with_context(|| format!("removing {}", path.display()))
     }
 }
 

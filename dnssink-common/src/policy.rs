@@ -50,27 +50,34 @@ pub const fn dns_udp(enforce: bool, to_resolver: bool) -> Option<u32> {
     }
 }
 
-/// What becomes of a DNS query that is not answered, counted as `why`: `Some(counter)` drops
-/// it, and names the drop (`why` itself, or another counter to bump); None passes it.
+/// What becomes of a DNS query that is not answered, counted as `why`: the counter of its
+/// drop (`why` itself, or another to bump), or [`PASS`].
 ///
-/// - `policy`: the drop its destination calls for (another resolver, a blocked destination)
+/// - `policy`: the drop its destination calls for (another resolver, a blocked destination),
+///   or [`PASS`]
 /// - `pass_unparsed`: --pass-unparsed
 ///
 /// Fail closed: a blocked name from a source outside the clients is dropped, and so is a
 /// query that cannot be parsed, which could carry a blocked name to the resolver.
+///
+/// Plain numbers rather than options: the payload of a `None` is undefined, and a spill of it
+/// reads an uninitialised register, which older verifiers refuse (6.12 did).
 #[inline(always)]
-pub const fn unanswered(why: u32, policy: Option<u32>, pass_unparsed: bool) -> Option<u32> {
+pub const fn unanswered(why: u32, policy: u32, pass_unparsed: bool) -> u32 {
     if why == c::FOREIGN_CLIENT {
-        return Some(why);
+        return why;
     }
-    if policy.is_some() {
+    if policy != PASS {
         return policy;
     }
     if c::unparsed(why) && !pass_unparsed {
-        return Some(c::DROP_UNPARSED);
+        return c::DROP_UNPARSED;
     }
-    None
+    PASS
 }
+
+/// No drop: the `frames` counter, which no drop is counted by.
+pub const PASS: u32 = c::FRAMES;
 
 /// How many (protocol, port) pairs one blocked destination can carry.
 pub const IP_PORTS: usize = 7;
@@ -147,9 +154,9 @@ mod tests {
     #[test]
     fn unanswered_queries_fail_closed() {
         // Passed: a name no rule blocks, an allowed one, a message that is no query.
-        assert_eq!(unanswered(c::PASSED, None, false), None);
-        assert_eq!(unanswered(c::ALLOWED, None, false), None);
-        assert_eq!(unanswered(c::NOT_QUERY, None, false), None);
+        assert_eq!(unanswered(c::PASSED, PASS, false), PASS);
+        assert_eq!(unanswered(c::ALLOWED, PASS, false), PASS);
+        assert_eq!(unanswered(c::NOT_QUERY, PASS, false), PASS);
         // Unparsed: dropped, unless --pass-unparsed.
         for why in [
             c::TRUNCATED,
@@ -158,26 +165,20 @@ mod tests {
             c::QUESTIONS,
             c::UNSUPPORTED,
         ] {
-            assert_eq!(unanswered(why, None, false), Some(c::DROP_UNPARSED));
-            assert_eq!(unanswered(why, None, true), None);
-            assert_eq!(
-                unanswered(why, Some(c::DROP_DNS_UDP), false),
-                Some(c::DROP_DNS_UDP)
-            );
+            assert_eq!(unanswered(why, PASS, false), c::DROP_UNPARSED);
+            assert_eq!(unanswered(why, PASS, true), PASS);
+            assert_eq!(unanswered(why, c::DROP_DNS_UDP, false), c::DROP_DNS_UDP);
         }
         // A blocked name from outside the clients: dropped, whatever else.
+        assert_eq!(unanswered(c::FOREIGN_CLIENT, PASS, true), c::FOREIGN_CLIENT);
         assert_eq!(
-            unanswered(c::FOREIGN_CLIENT, None, true),
-            Some(c::FOREIGN_CLIENT)
-        );
-        assert_eq!(
-            unanswered(c::FOREIGN_CLIENT, Some(c::DROP_DNS_UDP), true),
-            Some(c::FOREIGN_CLIENT)
+            unanswered(c::FOREIGN_CLIENT, c::DROP_DNS_UDP, true),
+            c::FOREIGN_CLIENT
         );
         // Another resolver: dropped.
         assert_eq!(
-            unanswered(c::PASSED, Some(c::DROP_DNS_UDP), true),
-            Some(c::DROP_DNS_UDP)
+            unanswered(c::PASSED, c::DROP_DNS_UDP, true),
+            c::DROP_DNS_UDP
         );
     }
 

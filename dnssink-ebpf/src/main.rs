@@ -36,7 +36,10 @@ pub fn dnssink(ctx: XdpContext) -> u32 {
         if pkt.is_unparsed_dns_tcp() {
             counters::bump(c::UNSUPPORTED);
             let pass = cfg.is_some_and(|c| c.pass_unparsed != 0);
-            return drop_or_pass(policy::unanswered(c::UNSUPPORTED, None, pass));
+            return match policy::unanswered(c::UNSUPPORTED, policy::PASS, pass) {
+                policy::PASS => xdp_action::XDP_PASS,
+                drop => drop_or_pass(Some(drop)),
+            };
         }
         // Without a policy only DoT and DoQ are dropped, by port: no map to look up.
         if cfg.is_some_and(|c| c.policy != 0) {
@@ -68,11 +71,12 @@ pub fn dnssink(ctx: XdpContext) -> u32 {
             // Fail closed (`policy::unanswered`): a query that cannot be parsed could carry a
             // blocked name to the resolver, and a blocked name from outside the clients must
             // get no answer at all.
-            let unanswered = Scratch::get().and_then(|s| s.unanswered());
+            let unanswered = Scratch::get().map_or(policy::PASS, |s| s.unanswered());
             let pass_unparsed = reply::config().is_some_and(|c| c.pass_unparsed != 0);
             match policy::unanswered(why, unanswered, pass_unparsed) {
-                Some(drop) if drop == why => xdp_action::XDP_DROP,
-                drop => drop_or_pass(drop),
+                policy::PASS => xdp_action::XDP_PASS,
+                drop if drop == why => xdp_action::XDP_DROP,
+                drop => drop_or_pass(Some(drop)),
             }
         }
     }

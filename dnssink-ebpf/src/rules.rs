@@ -64,11 +64,12 @@ impl Scratch {
         unsafe { write_volatile(&mut self.unanswered, drop.map_or(0, |c| c as u64 + 1)) };
     }
 
+    /// The drop counter kept by `set_unanswered`, or `policy::PASS`.
     #[inline(always)]
-    pub fn unanswered(&self) -> Option<u32> {
+    pub fn unanswered(&self) -> u32 {
         match unsafe { read_volatile(&self.unanswered) } {
-            0 => None,
-            n => Some((n - 1) as u32),
+            0 => dnssink_common::policy::PASS,
+            n => (n - 1) as u32,
         }
     }
 

@@ -101,7 +101,7 @@ impl Scratch {
             return v;
         }
         let n = header[table::H_BUCKETS];
-        let flags = |h: u64| rule_flags(h, n) as u8;
+        let flags = |h: u64| dnssink_rule_flags(h, n) as u8;
         let mut h = header[table::H_ROOT];
         // The parents, from the top-level domain down (labels - 1 of them); then the whole
         // name, outside the loop, so that the loop body has one branch fewer to verify.
@@ -123,12 +123,14 @@ impl Scratch {
     }
 }
 
-/// The rule flags stored for the name hash `h` in the live table of `n` buckets. A
-/// subprogram: verified once, and its locals are not on the caller's stack. Its arguments
-/// are plain numbers (the table is looked up again inside), because verifiers before 6.12
-/// refuse a subprogram whose argument is a pointer into the caller's stack.
+/// The rule flags stored for the name hash `h` in the live table of `n` buckets. A global
+/// function of plain numbers (the table is looked up again inside): the verifier checks it
+/// once, on its own, rather than at every iteration of the lookup loop with the caller's
+/// state. (Verifiers before 6.12 refuse a subprogram whose argument points into the caller's
+/// stack.)
+#[unsafe(no_mangle)]
 #[inline(never)]
-fn rule_flags(h: u64, n: u64) -> u64 {
+pub extern "C" fn dnssink_rule_flags(h: u64, n: u64) -> u64 {
     let Some(rules) = TABLES.get(0) else {
         return 0;
     };

@@ -420,12 +420,28 @@ fn crafted_datagrams_never_reach_the_resolver_with_a_blocked_name() {
 fn the_gateways_own_addresses_count_as_internal_resolvers() {
     let l = list();
     let lab = lab(&l);
+    // The link-local addresses of a fresh link are tentative for a while (duplicate address
+    // detection): the kernel neither sends from one nor takes anything for it until then.
+    // Both ends must settle, and the daemon re-reads the gateway's addresses every second.
+    let settled = |ns: &dnssink_tests::lab::Netns| -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = run(ns.cmd("ip").args([
+                "-6", "-o", "addr", "show", "dev", GATEWAY_IF, "scope", "link",
+            ]))
+            .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            if (text.contains("inet6") && !text.contains("tentative")) || Instant::now() > deadline
+            {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
     let link_local = |lab: &Lab| -> String {
-        let out = run(lab.gateway.cmd("ip").args([
-            "-6", "-o", "addr", "show", "dev", GATEWAY_IF, "scope", "link",
-        ]))
-        .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        settled(&lab.client);
+        let text = settled(&lab.gateway);
+        std::thread::sleep(Duration::from_millis(1500));
         text.split_whitespace()
             .skip_while(|w| *w != "inet6")
             .nth(1)

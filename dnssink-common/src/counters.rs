@@ -87,6 +87,9 @@ counters! {
     TCP_RESET = 29, "tcp_reset";
     /// A TCP segment to port 53 out of order, dropped until the sender fills the gap.
     TCP_OUT_OF_ORDER = 30, "tcp_out_of_order";
+    /// Data in a client's SYN (TCP Fast Open), taken out so that it comes again after the
+    /// handshake, where its question is read.
+    TCP_SYN_DATA = 31, "tcp_syn_data_held_back";
 }
 
 #[cfg(test)]

@@ -228,6 +228,13 @@ pub fn handle(ctx: &TcContext) -> i32 {
     if flags & SYN != 0 {
         if flags & ACK == 0 {
             let _ = TCP_FLOWS.insert(&seg.key, &FlowState::opened(seg.seq), 0);
+            if seg.len != 0 {
+                // TCP Fast Open: a resolver that takes data in a SYN would get the question
+                // unread. The SYN goes on without it: the resolver acknowledges only the SYN,
+                // and the client sends the data again after the handshake, where it is read.
+                counters::bump(c::TCP_SYN_DATA);
+                return dnssink_tcp_hold_back(skb);
+            }
         }
         return TC_ACT_OK;
     }
@@ -457,6 +464,25 @@ pub extern "C" fn dnssink_tcp_build_answer(_skb: *mut __sk_buff) -> u64 {
         c::ANSWERED_EXACT
     };
     (2 + msg_len) as u64 | (why as u64) << 16 | (a.kind() as u64) << 24
+}
+
+/// Takes the data out of the client's segment in the scratch (a SYN with data) and passes it
+/// on without: headers, lengths and checksums rewritten, flags and numbers as they were.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn dnssink_tcp_hold_back(skb: *mut __sk_buff) -> i32 {
+    let Some(s) = scratch() else {
+        return TC_ACT_SHOT;
+    };
+    let (data, seq, ack, flags) = (s.seg.data, s.seg.seq, s.seg.ack, s.seg.flags & 0xff);
+    if unsafe { bpf_skb_change_tail(skb, data, 0) } != 0
+        || dnssink_tcp_write_headers(skb, TO_SERVER | flags, 0, seq, ack) != 0
+    {
+        // Never pass the data unread.
+        counters::bump(c::TX_FAILED);
+        return TC_ACT_SHOT;
+    }
+    TC_ACT_OK
 }
 
 /// Resets the connection both ways: what cannot be answered right gets a fast failure, never

@@ -319,3 +319,26 @@ fn other_tcp_passes_untouched() {
         assert_eq!(s.counters().unwrap()["tcp_segments"], 0);
     });
 }
+
+#[test]
+fn data_in_a_syn_is_held_back_until_it_can_be_read() {
+    in_private_netns(|| {
+        let s = sinkhole();
+        for spec in [Spec::v4(), Spec::v6()] {
+            // TCP Fast Open: the query rides in the SYN.
+            let msg = query("x.ads.test.", RecordType::A, true);
+            let syn = Seg::new(&spec, ISN, 0, SYN, &framed(&msg));
+            let (a, out) = test_run(&s, &syn.frame());
+            assert_eq!(a, TC_ACT_OK);
+            let o = parse(&out).expect("a well-formed SYN");
+            assert_eq!((o.flags, o.seq, o.ack), (SYN, ISN, 0));
+            assert!(o.payload.is_empty(), "the data does not go on unread");
+            assert_eq!(o.options, syn.options, "the options go on as they came");
+            assert_eq!((o.src, o.dst), (spec.src, spec.dst));
+            // The client sends it again after the handshake: read, and answered.
+            let again = Seg::new(&spec, ISN.wrapping_add(1), SERVER, ACK | PSH, &framed(&msg));
+            answered(&s, &again, &msg);
+        }
+        assert_eq!(s.counters().unwrap()["tcp_syn_data_held_back"], 2);
+    });
+}

@@ -30,6 +30,21 @@ pub enum NameError {
     Root,
 }
 
+impl NameError {
+    /// The counter of a query whose name this is: one that cannot be parsed, but for the
+    /// root, which no rule can name: a query for it is well formed, and passes.
+    #[inline(always)]
+    pub const fn counter(self) -> u32 {
+        use crate::counters as c;
+        match self {
+            NameError::Truncated => c::TRUNCATED,
+            NameError::Compressed => c::COMPRESSED,
+            NameError::BadLabel | NameError::TooLong => c::BAD_NAME,
+            NameError::Root => c::PASSED,
+        }
+    }
+}
+
 /// A walked name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Name {
@@ -228,6 +243,20 @@ mod tests {
             Err(NameError::Truncated)
         );
         assert_eq!(walk(&[0][..], 0, 0, &mut hashes), Err(NameError::Root));
+    }
+
+    #[test]
+    fn errors_count_as_unparsed_but_the_root_passes() {
+        use crate::counters as c;
+        for e in [
+            NameError::Truncated,
+            NameError::Compressed,
+            NameError::BadLabel,
+            NameError::TooLong,
+        ] {
+            assert!(c::unparsed(e.counter()), "{e:?}");
+        }
+        assert_eq!(NameError::Root.counter(), c::PASSED);
     }
 
     #[test]

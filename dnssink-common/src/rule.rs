@@ -85,6 +85,19 @@ impl Verdict {
     pub const fn canary(&self) -> u8 {
         self.subtree_bits() & (CANARY_NXDOMAIN | CANARY_NODATA)
     }
+
+    /// The counter of an answer from this verdict: by a canary, a subtree rule, or an exact
+    /// one.
+    #[inline(always)]
+    pub const fn answered_by(&self) -> u32 {
+        if self.canary() != 0 {
+            crate::counters::ANSWERED_CANARY
+        } else if self.subtree() {
+            crate::counters::ANSWERED_SUBTREE
+        } else {
+            crate::counters::ANSWERED_EXACT
+        }
+    }
 }
 
 #[cfg(test)]

@@ -95,7 +95,13 @@ fn emit(
 /// Logs a query over TCP that was answered: the client, and the name in wire form at
 /// `HEADER_LEN` of the message read into `msg`.
 #[inline(always)]
-pub fn tcp_query(client: &[u8; 16], msg: &[u8; 512], wire_len: u16, qtype: u16, action: u32) {
+pub fn tcp_query(
+    client: &[u8; 16],
+    msg: &[u8; crate::tcp::MSG_MAX],
+    wire_len: u16,
+    qtype: u16,
+    action: u32,
+) {
     if reply::config().is_none_or(|cfg| cfg.log < dnssink_common::event::level::ANSWERED) {
         return;
     }
@@ -117,7 +123,7 @@ pub fn tcp_query(client: &[u8; 16], msg: &[u8; 512], wire_len: u16, qtype: u16, 
         let mut i = 0;
         while i < NAME_MAX {
             (*e).name[i] = if i < len {
-                msg[(HEADER_LEN + i) & 511]
+                msg[(HEADER_LEN + i) & (crate::tcp::MSG_MAX - 1)]
             } else {
                 0
             };

@@ -125,13 +125,7 @@ fn answer(
     let canary = verdict.canary();
     let action = reply::send(ctx, &hdrs, &q, canary)?;
     if action == xdp_action::XDP_TX {
-        let why = if canary != 0 {
-            c::ANSWERED_CANARY
-        } else if verdict.subtree() {
-            c::ANSWERED_SUBTREE
-        } else {
-            c::ANSWERED_EXACT
-        };
+        let why = verdict.answered_by();
         counters::bump(why);
         log::query(ctx, &hdrs, q.name.wire_len, q.qtype, why, level::ANSWERED);
         #[cfg(feature = "log")]

@@ -36,13 +36,8 @@ pub fn parse(
     let query = answer::check_header(&hdr)?;
     let qname = dns + HEADER_LEN;
     // The name starts 8 + 12 bytes into the UDP datagram: that places its bytes for the sum.
-    let walked = name::walk(&Frame(ctx), qname, 8 + HEADER_LEN, scratch).map_err(|e| match e {
-        NameError::Truncated => c::TRUNCATED,
-        NameError::Compressed => c::COMPRESSED,
-        NameError::BadLabel | NameError::TooLong => c::BAD_NAME,
-        // No rule can name the root: a query for it is well formed, and passes.
-        NameError::Root => c::PASSED,
-    })?;
+    let walked =
+        name::walk(&Frame(ctx), qname, 8 + HEADER_LEN, scratch).map_err(NameError::counter)?;
     let name = Name {
         wire_len: scratch.launder(walked.wire_len) & 0x1ff,
         csum: walked.csum,

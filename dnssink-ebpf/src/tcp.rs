@@ -43,7 +43,7 @@ const TTL: u8 = 64;
 /// of an OPT record.
 const MSG_READ: usize = HEADER_LEN + MAX_WIRE + 4 + 3;
 /// The message buffer, a power of two so that an index can be masked into it.
-const MSG_MAX: usize = 512;
+pub const MSG_MAX: usize = 512;
 /// The answer's payload: a length prefix and the message.
 const OUT_MAX: usize = 512;
 /// The IP and TCP headers (60 bytes at most each).
@@ -72,7 +72,8 @@ pub struct TcpScratch {
     wire_len: u16,
     edns: u8,
     canary: u8,
-    subtree: u8,
+    /// The counter of the rule that answers, if the name is blocked.
+    answered_by: u8,
     _pad: u8,
 }
 
@@ -357,12 +358,7 @@ fn read_question(skb: *mut __sk_buff, at: u32, avail: u32) -> Result<bool, u32> 
         b: &s.msg,
         n: n as usize,
     };
-    let walked = name::walk(&buf, HEADER_LEN, 0, labels).map_err(|e| match e {
-        NameError::Truncated => c::TRUNCATED,
-        NameError::Compressed => c::COMPRESSED,
-        NameError::BadLabel | NameError::TooLong => c::BAD_NAME,
-        NameError::Root => c::PASSED,
-    })?;
+    let walked = name::walk(&buf, HEADER_LEN, 0, labels).map_err(NameError::counter)?;
     let wire = labels.launder(walked.wire_len) & 0x1ff;
     let q = HEADER_LEN + wire;
     if q + 4 > n as usize {
@@ -374,7 +370,7 @@ fn read_question(skb: *mut __sk_buff, at: u32, avail: u32) -> Result<bool, u32> 
     s.wire_len = wire as u16;
     s.edns = answer::has_opt(&buf, q + 4, query.arcount) as u8;
     s.canary = verdict.canary();
-    s.subtree = verdict.subtree() as u8;
+    s.answered_by = verdict.answered_by() as u8;
     Ok(verdict.blocked())
 }
 
@@ -456,14 +452,7 @@ pub extern "C" fn dnssink_tcp_build_answer(_skb: *mut __sk_buff) -> u64 {
         s.out[(2 + HEADER_LEN + qlen + t) & (OUT_MAX - 1)] = a.tail[t];
         t += 1;
     }
-    let why = if s.canary != 0 {
-        c::ANSWERED_CANARY
-    } else if s.subtree != 0 {
-        c::ANSWERED_SUBTREE
-    } else {
-        c::ANSWERED_EXACT
-    };
-    (2 + msg_len) as u64 | (why as u64) << 16 | (a.kind() as u64) << 24
+    (2 + msg_len) as u64 | (s.answered_by as u64) << 16 | (a.kind() as u64) << 24
 }
 
 /// Takes the data out of the client's segment in the scratch (a SYN with data) and passes it

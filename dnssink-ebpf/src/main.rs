@@ -33,13 +33,15 @@ pub fn dnssink(ctx: XdpContext) -> u32 {
     let cfg = reply::config();
     let enforce = cfg.is_some_and(|c| c.enforce != 0);
     if !pkt.is_dns_query() {
+        // DNS over TCP that the TCP program could not read: dropped, or with --pass-unparsed
+        // left to the policy like any other TCP to port 53 (its resolver must be internal).
         if pkt.is_unparsed_dns_tcp() {
             counters::bump(c::UNSUPPORTED);
             let pass = cfg.is_some_and(|c| c.pass_unparsed != 0);
-            return match policy::unanswered(c::UNSUPPORTED, policy::PASS, pass) {
-                policy::PASS => xdp_action::XDP_PASS,
-                drop => drop_or_pass(Some(drop)),
-            };
+            let drop = policy::unanswered(c::UNSUPPORTED, policy::PASS, pass);
+            if drop != policy::PASS {
+                return drop_or_pass(Some(drop));
+            }
         }
         // Without a policy only DoT and DoQ are dropped, by port: no map to look up.
         if cfg.is_some_and(|c| c.policy != 0) {

@@ -150,6 +150,23 @@ pub fn ip_frame(spec: &Spec, proto: u8, l4: &[u8]) -> Vec<u8> {
     f
 }
 
+/// The IPv6 frame of `spec` to port 53 of `proto` with the DNS message `msg` behind the extension
+/// headers `chain` (each 8 bytes; a fragment header with offset 0).
+pub fn v6_with_extensions(spec: &Spec, msg: &[u8], chain: &[u8], proto: u8) -> Vec<u8> {
+    let f = frame(spec, msg);
+    let (head, l4) = f.split_at(14 + 40);
+    let mut out = head.to_vec();
+    let mut next = chain.iter().copied().chain(std::iter::once(proto));
+    out[14 + 6] = next.next().unwrap();
+    for _ in chain {
+        out.extend_from_slice(&[next.next().unwrap(), 0, 0, 0, 0, 0, 0, 0]);
+    }
+    out.extend_from_slice(l4);
+    let plen = (out.len() - 14 - 40) as u16;
+    out[14 + 4..14 + 6].copy_from_slice(&plen.to_be_bytes());
+    out
+}
+
 /// A checked answer frame.
 #[derive(Debug)]
 pub struct Parsed {

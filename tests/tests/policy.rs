@@ -154,6 +154,27 @@ fn dns_goes_only_to_the_internal_resolvers() {
     assert_eq!(c["answered_subtree"], 1);
 }
 
+/// DNS over TCP behind IPv6 extension headers, which the TCP program cannot read: dropped;
+/// with --pass-unparsed, it still goes only to an internal resolver.
+#[test]
+fn unreadable_dns_over_tcp_still_goes_only_to_the_internal_resolvers() {
+    let mut s = sinkhole("", false, "nxdomain");
+    let msg = dns("x.ads.test.");
+    let behind = |dst: &str| frame::v6_with_extensions(&to(dst, 53), &msg, &[60], PROTO_TCP);
+    assert_eq!(action(&s, &behind("2001:db8::1")), XDP_DROP);
+    let mut cfg = response::parse("nxdomain").unwrap();
+    cfg.enforce = 1;
+    cfg.policy = 1;
+    cfg.pass_unparsed = 1;
+    s.set_config(&cfg).unwrap();
+    assert_eq!(action(&s, &behind("2001:db8::1")), XDP_PASS);
+    assert_eq!(action(&s, &behind("2001:db8:9::9")), XDP_DROP);
+    let c = s.counters().unwrap();
+    assert_eq!(c["unparsed_unsupported"], 3);
+    assert_eq!(c["dropped_unparsed"], 1);
+    assert_eq!(c["dropped_dns_tcp_other_resolver"], 1);
+}
+
 #[test]
 fn dot_doq_and_blocked_ports_are_dropped() {
     let s = sinkhole("", false, "nxdomain");

@@ -485,10 +485,16 @@ fn what_cannot_be_parsed_is_dropped_and_not_queries_pass() {
     // IPv6 extension headers before UDP (destination options, hop-by-hop then a fragment
     // header), and a chain longer than the program walks.
     for chain in [&[60u8][..], &[0, 44], &[60, 60, 60, 60, 60]] {
-        frames.push((v6_with_extensions(&ok, chain, 17), "unparsed_unsupported"));
+        frames.push((
+            frame::v6_with_extensions(&Spec::v6(), &ok, chain, 17),
+            "unparsed_unsupported",
+        ));
     }
     // DNS over TCP behind extension headers, which the TCP program never sees.
-    frames.push((v6_with_extensions(&ok, &[60], 6), "unparsed_unsupported"));
+    frames.push((
+        frame::v6_with_extensions(&Spec::v6(), &ok, &[60], 6),
+        "unparsed_unsupported",
+    ));
     for (f, counter) in &frames {
         let before = s.counters().unwrap();
         let (action, _) = run(&s, f);
@@ -523,25 +529,8 @@ fn what_cannot_be_parsed_is_dropped_and_not_queries_pass() {
             passes(&s, &frame::frame(&spec, &m));
             assert_eq!(s.counters().unwrap()[counter], before + 1, "{counter}");
         }
-        passes(&s, &v6_with_extensions(&ok, &[0], 58));
+        passes(&s, &frame::v6_with_extensions(&Spec::v6(), &ok, &[0], 58));
     }
-}
-
-/// An IPv6 frame to port 53 of `proto` with the DNS message `msg` behind the extension
-/// headers `chain` (each 8 bytes; a fragment header with offset 0).
-fn v6_with_extensions(msg: &[u8], chain: &[u8], proto: u8) -> Vec<u8> {
-    let f = frame::frame(&Spec::v6(), msg);
-    let (head, l4) = f.split_at(14 + 40);
-    let mut out = head.to_vec();
-    let mut next = chain.iter().copied().chain(std::iter::once(proto));
-    out[14 + 6] = next.next().unwrap();
-    for _ in chain {
-        out.extend_from_slice(&[next.next().unwrap(), 0, 0, 0, 0, 0, 0, 0]);
-    }
-    out.extend_from_slice(l4);
-    let plen = (out.len() - 14 - 40) as u16;
-    out[14 + 4..14 + 6].copy_from_slice(&plen.to_be_bytes());
-    out
 }
 
 #[test]

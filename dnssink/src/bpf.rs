@@ -355,24 +355,32 @@ impl Sinkhole {
         Ok(name)
     }
 
-    /// Takes over the program attached by a kept instance (pinned in this one's directory):
-    /// the link switches to this program in one update, so no packet goes unfiltered. With
-    /// `keep` false the pin is removed, and the program goes when this process ends.
-    pub fn adopt(&mut self, keep: bool) -> Result<()> {
+    /// Takes over the programs attached by a kept instance on `iface` (pinned in this one's
+    /// directory): each link switches to this instance's program in one update, so no packet
+    /// goes unfiltered. With `keep` false the pins are removed, and the programs go when this
+    /// process ends. An instance kept by a dnssink without the TCP program left no TCP link:
+    /// the TCP program is attached anew.
+    pub fn adopt(&mut self, iface: &str, keep: bool) -> Result<()> {
         let dir = self
             .pins
             .clone()
             .ok_or_else(|| anyhow!("adopting needs the maps pinned"))?;
+        let tcp_pin = dir.join(crate::pin::TCP_LINK);
+        if tcp_pin.exists() {
+            let link = SchedClassifierLink::try_from(kept_link(&tcp_pin, keep)?)
+                .context("the kept TCP link is not a TCX link")?;
+            self.tcp_program_mut()
+                .attach_to_link(link)
+                .context("switching the kept TCP link to the new program")?;
+        } else {
+            self.attach_tcp(iface, keep.then_some(dir.as_path()))?;
+            crate::pin::restrict(&dir)?;
+        }
         let link = XdpLink::try_from(kept_link(&dir.join(crate::pin::LINK), keep)?)
             .context("the kept link is not an XDP link")?;
         self.program_mut()
             .attach_to_link(link)
             .context("switching the kept link to the new program")?;
-        let link = SchedClassifierLink::try_from(kept_link(&dir.join(crate::pin::TCP_LINK), keep)?)
-            .context("the kept TCP link is not a TCX link")?;
-        self.tcp_program_mut()
-            .attach_to_link(link)
-            .context("switching the kept TCP link to the new program")?;
         Ok(())
     }
 

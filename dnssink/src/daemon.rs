@@ -137,7 +137,7 @@ impl Instance {
         let keep = args.on_exit == OnExit::Keep;
         let mode = if adopt {
             let old = State::load(&iface).ok();
-            sinkhole.adopt(keep)?;
+            sinkhole.adopt(&iface, keep)?;
             let mode = old.map(|s| s.mode).unwrap_or_else(|| "kept".into());
             println!("dnssink: adopted the program kept on {iface} ({mode} mode), with no gap");
             mode

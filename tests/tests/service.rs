@@ -543,6 +543,15 @@ fn keep_survives_kill_9_and_a_restart_adopts_without_a_gap() {
     assert!(status.success());
     assert!(xdp_on_lan(&lab));
     sinkholed(&lab.dig(GW4, "new.test", "A").unwrap());
+    // An instance kept by a dnssink without the TCP program has no TCP link to take over:
+    // a restart adopts the XDP link and attaches the TCP program anew.
+    std::fs::remove_file(pins(&lab).join("tcp-link")).unwrap();
+    lab.start_dnssink(&[&bigger.args()[..], &["--on-exit", "keep"]].concat())
+        .unwrap();
+    sinkholed(&lab.dig_with(GW4, "new.test", "A", &["+tcp"]).unwrap());
+    assert!(pins(&lab).join("tcp-link").exists());
+    let (status, _) = lab.procs.last_mut().unwrap().stop().unwrap();
+    assert!(status.success());
     dnssink(&lab, &["detach", GATEWAY_IF]);
     assert!(!xdp_on_lan(&lab));
     assert!(!pins(&lab).exists());

@@ -3,13 +3,12 @@
 //! without a second pass over the packet.
 
 /// The contribution of one byte at `pos` (offset from an even boundary) to the sum.
+///
+/// A shift rather than a branch: in BPF `pos` may be a value the verifier does not know, and
+/// a branch on it would fork every byte of the name walk.
 #[inline(always)]
 pub const fn word_part(b: u8, pos: usize) -> u32 {
-    if pos & 1 == 0 {
-        (b as u32) << 8
-    } else {
-        b as u32
-    }
+    (b as u32) << ((!pos & 1) << 3)
 }
 
 /// A running ones'-complement sum.

@@ -32,6 +32,12 @@ impl Packet for [u8] {
 }
 
 /// Names of the BPF maps, shared so that userspace asks for exactly what the program declares.
+/// Names of the programs' read-only globals, which userspace sets before loading them.
+pub mod globals {
+    /// Nonzero when the kernel has `bpf_xdp_load_bytes`.
+    pub const LOAD_BYTES: &str = "LOAD_BYTES";
+}
+
 pub mod maps {
     pub const TABLES: &str = "TABLES";
     pub const RESOLVERS: &str = "RESOLVERS";

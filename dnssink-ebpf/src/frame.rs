@@ -1,7 +1,7 @@
 //! Ethernet (up to two VLAN tags), IPv4 (with options) or IPv6 (with extension headers), and
 //! UDP to port 53.
 
-use aya_ebpf::{bindings::xdp_md, helpers::bpf_xdp_load_bytes, programs::XdpContext};
+use aya_ebpf::{bindings::xdp_md, programs::XdpContext};
 use dnssink_common::{
     answer::HEADER_LEN,
     counters as c,
@@ -14,7 +14,10 @@ use network_types::{
     vlan::VlanHdr,
 };
 
-use crate::{ptr::read, rules::Scratch};
+use crate::{
+    ptr::{load, read},
+    rules::Scratch,
+};
 
 const ETH_P_8021Q: u16 = EtherType::Ieee8021q as u16;
 const ETH_P_8021AD: u16 = EtherType::Ieee8021ad as u16;
@@ -169,12 +172,12 @@ const fn unpack_flow(v: u32) -> (u8, u16) {
 
 /// The transport protocol and destination port behind the extension headers of the IPv6
 /// packet at `l3`, packed as `proto << 16 | port` (port 0 for a later fragment, which has no
-/// transport header). A subprogram of plain numbers, reading with a helper: the verifier
+/// transport header). A subprogram of plain numbers, reading with `ptr::load`: the verifier
 /// checks the walk once, and no packet pointer of unknown range comes out of it.
 #[inline(never)]
 fn v6_flow(ctx: *mut xdp_md, l3: u32) -> u32 {
     let mut next = [0u8; 1];
-    if unsafe { bpf_xdp_load_bytes(ctx, l3 + 6, next.as_mut_ptr().cast(), 1) } != 0 {
+    if !load(ctx, l3 as usize + 6, &mut next) {
         return 0;
     }
     let mut next = next[0];
@@ -186,7 +189,7 @@ fn v6_flow(ctx: *mut xdp_md, l3: u32) -> u32 {
             break;
         }
         let mut h = [0u8; 4];
-        if unsafe { bpf_xdp_load_bytes(ctx, off & 0xffff, h.as_mut_ptr().cast(), 4) } != 0 {
+        if !load(ctx, (off & 0xffff) as usize, &mut h) {
             return 0;
         }
         if next == 44 {
@@ -205,7 +208,7 @@ fn v6_flow(ctx: *mut xdp_md, l3: u32) -> u32 {
         return (next as u32) << 16;
     }
     let mut ports = [0u8; 4];
-    if unsafe { bpf_xdp_load_bytes(ctx, off & 0xffff, ports.as_mut_ptr().cast(), 4) } != 0 {
+    if !load(ctx, (off & 0xffff) as usize, &mut ports) {
         return (next as u32) << 16;
     }
     (next as u32) << 16 | u16::from_be_bytes([ports[2], ports[3]]) as u32
@@ -253,9 +256,9 @@ impl Packet {
 
     /// The destination address, IPv4 as an IPv4-mapped IPv6 address.
     ///
-    /// Copied out with a helper rather than read through a packet pointer: a packet pointer
-    /// would carry a range the verifier must keep apart from other paths for the rest of the
-    /// program.
+    /// Copied out (`ptr::load`, with the helper where the kernel has it) rather than read
+    /// through a packet pointer, which would carry a range the verifier must keep apart from
+    /// other paths for the rest of the program.
     #[inline(always)]
     pub fn dst(&self, ctx: &XdpContext) -> Option<[u8; 16]> {
         let mut a = [0u8; 16];
@@ -264,19 +267,19 @@ impl Packet {
 }
 
 /// Copies the source (or destination) address of the IP header at `l3` into `out`, IPv4 as
-/// an IPv4-mapped IPv6 address, with a helper; false if the frame is too short. `out` may be
+/// an IPv4-mapped IPv6 address; false if the frame is too short. `out` may be
 /// ring-buffer memory: the query log writes the client's address straight into its event.
 #[inline(always)]
 pub fn load_address(ctx: *mut xdp_md, l3: usize, v6: bool, dst: bool, out: &mut [u8; 16]) -> bool {
-    let r = if v6 {
-        let off = l3 + if dst { 24 } else { 8 };
-        unsafe { bpf_xdp_load_bytes(ctx, off as u32, out.as_mut_ptr().cast(), 16) }
+    if v6 {
+        load(ctx, l3 + if dst { 24 } else { 8 }, out)
     } else {
         out[..10].fill(0);
         out[10] = 0xff;
         out[11] = 0xff;
-        let off = l3 + if dst { 16 } else { 12 };
-        unsafe { bpf_xdp_load_bytes(ctx, off as u32, out[12..].as_mut_ptr().cast(), 4) }
-    };
-    r == 0
+        let mut a = [0u8; 4];
+        let ok = load(ctx, l3 + if dst { 16 } else { 12 }, &mut a);
+        out[12..].copy_from_slice(&a);
+        ok
+    }
 }

@@ -22,6 +22,7 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 use dnssink_common::{counters as c, event::level, policy};
+use question::Message;
 use rules::Scratch;
 
 #[xdp]
@@ -104,15 +105,24 @@ fn answer(
 ) -> Result<u32, u32> {
     let hdrs = pkt.dns(ctx)?;
     let hdrs = hdrs.laundered(scratch);
-    let q = question::parse(ctx, &hdrs, scratch)?;
-    let verdict = q.labels.lookup();
+    // The message's start is copied out of the frame, and its question read there.
+    let why = ptr::dnssink_copy_message(ctx.ctx, hdrs.dns() as u32, (hdrs.end - hdrs.dns()) as u32);
+    if why != 0 {
+        return Err(why);
+    }
+    let why = question::dnssink_read_question(8) as u32;
+    if why != 0 {
+        return Err(why);
+    }
+    let q = Message::get().ok_or(c::TRUNCATED)?;
+    let verdict = scratch.lookup();
     if !verdict.blocked() {
         let why = if verdict.block() || verdict.canary() != 0 {
             c::ALLOWED
         } else {
             c::PASSED
         };
-        log::query(ctx, &hdrs, q.name.wire_len, q.qtype, why, level::ALL);
+        log::query(ctx, &hdrs, q.name().wire_len, q.qtype, why, level::ALL);
         #[cfg(feature = "log")]
         aya_log_ebpf::debug!(ctx, "passed: qtype {} counter {}", q.qtype, why);
         return Err(why);
@@ -125,11 +135,11 @@ fn answer(
         return Err(c::FOREIGN_CLIENT);
     }
     let canary = verdict.canary();
-    let action = reply::send(ctx, &hdrs, &q, canary)?;
+    let action = reply::send(ctx, &hdrs, q, scratch, canary)?;
     if action == xdp_action::XDP_TX {
         let why = verdict.answered_by();
         counters::bump(why);
-        log::query(ctx, &hdrs, q.name.wire_len, q.qtype, why, level::ANSWERED);
+        log::query(ctx, &hdrs, q.name().wire_len, q.qtype, why, level::ANSWERED);
         #[cfg(feature = "log")]
         aya_log_ebpf::debug!(ctx, "answered: qtype {} counter {}", q.qtype, why);
     }

@@ -1,6 +1,9 @@
-//! The one bounds-checked way to touch the frame.
+//! The one bounds-checked way to touch the frame, and the copies out of it.
 
-use aya_ebpf::programs::XdpContext;
+use aya_ebpf::{Global, bindings::xdp_md, helpers::bpf_xdp_load_bytes, programs::XdpContext};
+use dnssink_common::counters as c;
+
+use crate::question::{MSG_MAX, MSG_READ, Message};
 
 /// A pointer to a `T` at `off` bytes into the frame, if the whole `T` lies inside it.
 #[inline(always)]
@@ -44,12 +47,69 @@ pub fn write<T>(ctx: &XdpContext, off: usize, v: T) -> bool {
     }
 }
 
-/// The frame as `dnssink_common::Packet`, for the shared parsers.
-pub struct Frame<'a>(pub &'a XdpContext);
+/// Whether the kernel has `bpf_xdp_load_bytes` (Linux 5.18): set by userspace from a helper
+/// probe before the program is loaded. A global in frozen read-only data, so the verifier
+/// reads it as a constant and checks only the branch it picks: a kernel without the helper
+/// never sees its call.
+#[unsafe(no_mangle)]
+static LOAD_BYTES: Global<u8> = Global::new(0);
 
-impl dnssink_common::Packet for Frame<'_> {
-    #[inline(always)]
-    fn byte(&self, off: usize) -> Option<u8> {
-        read::<u8>(self.0, off)
+#[inline(always)]
+fn has_load_bytes() -> bool {
+    LOAD_BYTES.load() != 0
+}
+
+/// Copies the `N` bytes at `off` into `out`; false if they are not all in the frame. With the
+/// helper where the kernel has it: a read through a packet pointer leaves a pointer range
+/// that the verifier keeps apart from other paths for the rest of the program.
+#[inline(always)]
+pub fn load<const N: usize>(ctx: *mut xdp_md, off: usize, out: &mut [u8; N]) -> bool {
+    if has_load_bytes() {
+        unsafe { bpf_xdp_load_bytes(ctx, off as u32, out.as_mut_ptr().cast(), N as u32) == 0 }
+    } else {
+        match read::<[u8; N]>(&XdpContext::new(ctx), off) {
+            Some(v) => {
+                *out = v;
+                true
+            }
+            None => false,
+        }
     }
+}
+
+/// Copies the DNS message at `off`, `n` bytes of it (at most [`MSG_READ`]), into this CPU's
+/// [`Message`]: 0, or the counter of a frame too short for it.
+///
+/// A global function: without the helper it copies a byte per iteration through packet
+/// pointers, each bounds-checked, and the verifier checks that loop here once rather than
+/// with every path of the caller.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn dnssink_copy_message(ctx: *mut xdp_md, off: u32, n: u32) -> u32 {
+    let Some(m) = Message::get() else {
+        return c::TRUNCATED;
+    };
+    // 1 to MSG_READ bytes, in a form the verifier bounds on the register the helper gets.
+    let n = ((n.min(MSG_READ as u32)).wrapping_sub(1) & (MSG_MAX as u32 - 1)) + 1;
+    let off = off & 0x3ff;
+    if has_load_bytes() {
+        if unsafe { bpf_xdp_load_bytes(ctx, off, m.bytes.as_mut_ptr().cast(), n) } != 0 {
+            return c::TRUNCATED;
+        }
+    } else {
+        let ctx = XdpContext::new(ctx);
+        let mut i = 0;
+        while i < MSG_READ {
+            if i >= n as usize {
+                break;
+            }
+            let Some(b) = read::<u8>(&ctx, off as usize + i) else {
+                return c::TRUNCATED;
+            };
+            m.bytes[i] = b;
+            i += 1;
+        }
+    }
+    m.set_len(n as usize);
+    0
 }

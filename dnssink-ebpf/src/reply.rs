@@ -16,7 +16,8 @@ use crate::{
     counters,
     frame::Headers,
     ptr::{read, write},
-    question::Question,
+    question::Message,
+    rules::Scratch,
 };
 
 /// The response settings, written by userspace.
@@ -34,12 +35,19 @@ pub fn config() -> Option<&'static Config> {
 /// Builds the answer and returns the action: XDP_TX, or XDP_DROP should a write fail after the
 /// frame was resized. `Err(counter)` leaves the frame untouched, to pass.
 #[inline(always)]
-pub fn send(ctx: &XdpContext, h: &Headers, q: &Question, canary: u8) -> Result<u32, u32> {
+pub fn send(
+    ctx: &XdpContext,
+    h: &Headers,
+    q: &Message,
+    scratch: &Scratch,
+    canary: u8,
+) -> Result<u32, u32> {
     let cfg = CONFIG.get(0).ok_or(c::TX_FAILED)?;
-    let mut ans = answer::build(cfg, &q.query, q.qtype, q.edns, canary);
+    let mut ans = answer::build(cfg, &q.query, q.qtype, q.edns != 0, canary);
     // Each kind of answer has its own length: past this point it is one value the verifier
     // does not know exactly, so what follows is verified once, not once per kind.
-    ans.len = q.labels.launder(ans.len) & (TAIL_MAX - 1);
+    ans.len = scratch.launder(ans.len) & (TAIL_MAX - 1);
+    let name = q.name();
     // Addresses and ports only swap places, so their sum is taken from the query.
     let mut sum = Sum::new();
     if h.v6 {
@@ -51,15 +59,15 @@ pub fn send(ctx: &XdpContext, h: &Headers, q: &Question, canary: u8) -> Result<u
     }
     let ports = read::<[u8; 4]>(ctx, h.udp).ok_or(c::TRUNCATED)?;
     sum.add_bytes(&ports, 0);
-    let udp_csum = ans.udp_checksum(sum, &q.name, q.qtype, q.qclass);
+    let udp_csum = ans.udp_checksum(sum, &name, q.qtype, q.qclass);
 
-    let msg_len = ans.message_len(&q.name);
+    let msg_len = ans.message_len(&name);
     let new_len = h.dns() + msg_len;
     let delta = new_len as i32 - (ctx.data_end() - ctx.data()) as i32;
     if unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
         return Err(c::TX_FAILED);
     }
-    if rewrite(ctx, h, q, &ans, msg_len, udp_csum).is_none() {
+    if rewrite(ctx, h, name.wire_len, &ans, msg_len, udp_csum).is_none() {
         // Cannot happen once the tail fits; never send a half-written frame.
         counters::bump(c::TX_FAILED);
         return Ok(xdp_action::XDP_DROP);
@@ -72,7 +80,7 @@ pub fn send(ctx: &XdpContext, h: &Headers, q: &Question, canary: u8) -> Result<u
 fn rewrite(
     ctx: &XdpContext,
     h: &Headers,
-    q: &Question,
+    wire_len: usize,
     ans: &answer::Answer,
     msg_len: usize,
     udp_csum: u16,
@@ -108,7 +116,7 @@ fn rewrite(
     write(ctx, h.udp + 6, udp_csum.to_be_bytes()).then_some(())?;
     // DNS: the header, then the records after the question.
     write(ctx, h.dns(), ans.header).then_some(())?;
-    let tail = h.dns() + HEADER_LEN + (q.name.wire_len & 0x1ff) + 4;
+    let tail = h.dns() + HEADER_LEN + (wire_len & 0x1ff) + 4;
     // Eight bytes a store while whole words fit, then the rest a byte at a time.
     let words = ans.len / 8;
     let mut i = 0;

@@ -48,12 +48,16 @@ unsafe impl Sync for Scratch {}
 static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 
 impl Scratch {
-    /// This CPU's scratch, emptied.
+    /// This CPU's scratch.
     #[inline(always)]
     pub fn get() -> Option<&'static mut Scratch> {
-        let s = unsafe { &mut *SCRATCH.get_ptr_mut(0)? };
-        unsafe { write_volatile(&mut s.count, 0) };
-        Some(s)
+        unsafe { SCRATCH.get_ptr_mut(0).map(|p| &mut *p) }
+    }
+
+    /// Forgets the labels of the last name walked.
+    #[inline(always)]
+    pub fn clear_labels(&mut self) {
+        unsafe { write_volatile(&mut self.count, 0) };
     }
 
     /// Keeps what becomes of the query if it is not answered. In map memory, it is no value

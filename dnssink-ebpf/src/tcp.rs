@@ -25,25 +25,25 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use dnssink_common::{
-    answer::{self, HEADER_LEN, Query},
+    answer::{self, HEADER_LEN},
     counters as c,
-    name::{self, MAX_WIRE, NameError},
+    name::MAX_WIRE,
     policy::PROTO_TCP,
     tcp::{self, ACK, FIN, FlowKey, FlowState, PSH, Place, RST, SYN},
 };
 
-use crate::{counters, enforce, log, reply, rules::Scratch};
+use crate::{
+    counters, enforce, log,
+    question::{self, MSG_MAX, MSG_READ, Message},
+    reply,
+    rules::Scratch,
+};
 
 const ETH_LEN: u32 = 14;
 const DNS_PORT: u16 = 53;
 const BPF_F_INGRESS: u64 = 1;
 const TTL: u8 = 64;
 
-/// Bytes of a message read: its header, the longest name, its type and class, and the start
-/// of an OPT record.
-const MSG_READ: usize = HEADER_LEN + MAX_WIRE + 4 + 3;
-/// The message buffer, a power of two so that an index can be masked into it.
-pub const MSG_MAX: usize = 512;
 /// The answer's payload: a length prefix and the message.
 const OUT_MAX: usize = 512;
 /// The IP and TCP headers (60 bytes at most each).
@@ -60,21 +60,15 @@ pub struct TcpScratch {
     orig: [u8; HDR_MAX],
     /// The IP and TCP headers of the segment being written.
     hdr: [u8; HDR_MAX],
-    /// The message being read, from its header on.
-    msg: [u8; MSG_MAX],
     /// The answer's payload.
     out: [u8; OUT_MAX],
     /// The segment being read.
     seg: Segment,
-    /// The question read from `msg`.
-    query: Query,
-    qtype: u16,
-    wire_len: u16,
-    edns: u8,
+    /// The rule that blocks the name read into the message (`question::Message`): its
+    /// canary flag, and the counter of what answers it.
     canary: u8,
-    /// The counter of the rule that answers, if the name is blocked.
     answered_by: u8,
-    _pad: u8,
+    _pad: [u8; 6],
 }
 
 #[map(name = "TCP_SCRATCH")]
@@ -341,7 +335,7 @@ pub extern "C" fn dnssink_tcp_read_message(skb: *mut __sk_buff, at: u32, avail: 
 
 #[inline(always)]
 fn read_question(skb: *mut __sk_buff, at: u32, avail: u32) -> Result<bool, u32> {
-    let (Some(s), Some(labels)) = (scratch(), Scratch::get()) else {
+    let (Some(s), Some(m)) = (scratch(), Message::get()) else {
         return Err(c::TRUNCATED);
     };
     // HEADER_LEN to MSG_READ bytes: the verifier must see the length bounded, never zero.
@@ -349,42 +343,18 @@ fn read_question(skb: *mut __sk_buff, at: u32, avail: u32) -> Result<bool, u32> 
     if n < HEADER_LEN as u32 {
         return Err(c::TRUNCATED);
     }
-    if unsafe { bpf_skb_load_bytes(skb.cast(), at, s.msg.as_mut_ptr().cast(), n) } != 0 {
+    if unsafe { bpf_skb_load_bytes(skb.cast(), at, m.bytes.as_mut_ptr().cast(), n) } != 0 {
         return Err(c::TRUNCATED);
     }
-    let hdr: [u8; HEADER_LEN] = s.msg[..HEADER_LEN].try_into().unwrap_or([0; HEADER_LEN]);
-    let query = answer::check_header(&hdr)?;
-    let buf = Buf {
-        b: &s.msg,
-        n: n as usize,
-    };
-    let walked = name::walk(&buf, HEADER_LEN, 0, labels).map_err(NameError::counter)?;
-    let wire = labels.launder(walked.wire_len) & 0x1ff;
-    let q = HEADER_LEN + wire;
-    if q + 4 > n as usize {
-        return Err(c::TRUNCATED);
+    m.set_len(n as usize);
+    match question::dnssink_read_question(0) as u32 {
+        0 => {}
+        why => return Err(why),
     }
-    let verdict = labels.lookup();
-    s.query = query;
-    s.qtype = u16::from_be_bytes([s.msg[q & (MSG_MAX - 1)], s.msg[(q + 1) & (MSG_MAX - 1)]]);
-    s.wire_len = wire as u16;
-    s.edns = answer::has_opt(&buf, q + 4, query.arcount) as u8;
+    let verdict = Scratch::get().ok_or(c::TRUNCATED)?.lookup();
     s.canary = verdict.canary();
     s.answered_by = verdict.answered_by() as u8;
     Ok(verdict.blocked())
-}
-
-/// The first `n` bytes of a buffer, for the shared parsers.
-struct Buf<'a> {
-    b: &'a [u8; MSG_MAX],
-    n: usize,
-}
-
-impl dnssink_common::Packet for Buf<'_> {
-    #[inline(always)]
-    fn byte(&self, off: usize) -> Option<u8> {
-        (off < self.n).then(|| self.b[off & (MSG_MAX - 1)])
-    }
 }
 
 /// `write_headers`: the segment goes on to the resolver, as the client's...
@@ -411,14 +381,8 @@ pub extern "C" fn dnssink_tcp_answer(skb: *mut __sk_buff) -> i32 {
     counters::bump(c::ANSWERED_TCP);
     counters::bump((built >> 16) as u32 & 0xff);
     counters::bump(c::ANSWERED_NXDOMAIN + (built >> 24) as u32 & 0xff);
-    if let Some(s) = scratch() {
-        log::tcp_query(
-            &s.seg.key.client,
-            &s.msg,
-            s.wire_len,
-            s.qtype,
-            c::ANSWERED_TCP,
-        );
+    if let (Some(s), Some(m)) = (scratch(), Message::get()) {
+        log::tcp_query(&s.seg.key.client, m.wire_len, m.qtype, c::ANSWERED_TCP);
     }
     action
 }
@@ -429,11 +393,11 @@ pub extern "C" fn dnssink_tcp_answer(skb: *mut __sk_buff) -> i32 {
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn dnssink_tcp_build_answer(_skb: *mut __sk_buff) -> u64 {
-    let (Some(s), Some(cfg)) = (scratch(), reply::config()) else {
+    let (Some(s), Some(m), Some(cfg)) = (scratch(), Message::get(), reply::config()) else {
         return 0;
     };
-    let a = answer::build(cfg, &s.query, s.qtype, s.edns != 0, s.canary);
-    let qlen = (s.wire_len as usize & 0x1ff) + 4;
+    let a = answer::build(cfg, &m.query, m.qtype, m.edns != 0, s.canary);
+    let qlen = m.name().wire_len + 4;
     let msg_len = HEADER_LEN + qlen + (a.len & (answer::TAIL_MAX - 1));
     // The payload: the length prefix, the header, the question as the client sent it, and
     // the records. Each copy has a fixed length, so that the verifier walks it once (a loop
@@ -444,7 +408,7 @@ pub extern "C" fn dnssink_tcp_build_answer(_skb: *mut __sk_buff) -> u64 {
     s.out[2..2 + HEADER_LEN].copy_from_slice(&a.header);
     let mut j = 0;
     while j < MAX_WIRE + 4 {
-        s.out[(2 + HEADER_LEN + j) & (OUT_MAX - 1)] = s.msg[(HEADER_LEN + j) & (MSG_MAX - 1)];
+        s.out[(2 + HEADER_LEN + j) & (OUT_MAX - 1)] = m.bytes[(HEADER_LEN + j) & (MSG_MAX - 1)];
         j += 1;
     }
     let mut t = 0;

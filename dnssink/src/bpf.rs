@@ -15,11 +15,14 @@ use aya::{
         Array, ArrayOfMaps, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf, lpm_trie::Key,
     },
     programs::{
-        ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
+        LinkOrder, ProgramError, ProgramType, SchedClassifier, TcAttachType, Xdp, XdpMode,
         links::{FdLink, PinnedLink},
-        tc::SchedClassifierLink,
+        tc::{
+            NlOptions, SchedClassifierLink, TcAttachOptions, TcError, TcHandle, qdisc_add_clsact,
+        },
         xdp::{XdpError, XdpLink, XdpLinkId},
     },
+    sys::{BpfHelper, is_helper_supported},
 };
 use dnssink_common::{
     config::Config,
@@ -74,7 +77,6 @@ impl Sinkhole {
     /// Loads the program with no config and no rules yet (or with those of the maps pinned
     /// in `opts.pins`): the verifier's work, which can run while the lists are read.
     pub fn load_program(opts: &LoadOptions) -> Result<Sinkhole> {
-        check_kernel()?;
         let t = std::time::Instant::now();
         let mut loader = EbpfLoader::new();
         // A refused program reports the verifier's verdict and statistics, not its full
@@ -95,6 +97,9 @@ impl Sinkhole {
         if let Some(bytes) = opts.log_buffer {
             loader.map_max_entries(maps::EVENTS, bytes);
         }
+        let features = Features::probe();
+        let load_bytes = features.load_bytes as u8;
+        loader.override_global(dnssink_common::globals::LOAD_BYTES, &load_bytes, true);
         let mut ebpf = loader.load(OBJECT).with_context(|| match &opts.pins {
             Some(dir) => format!("loading the BPF object with its maps in {}", dir.display()),
             None => "loading the BPF object".to_string(),
@@ -122,17 +127,7 @@ impl Sinkhole {
             let loaded = prog.load();
             (loaded, tcp.join())
         });
-        loaded.map_err(|e| {
-            let e = anyhow::Error::new(e).context("loading the XDP program into the kernel");
-            match kernel_version() {
-                Some(v) if v < TESTED_KERNEL => e.context(format!(
-                    "this kernel's verifier refuses the program: it is known to load on Linux \
-                     {}.{} and later, and to be too complex for 6.1's verifier",
-                    TESTED_KERNEL.0, TESTED_KERNEL.1
-                )),
-                _ => e,
-            }
-        })?;
+        loaded.context("loading the XDP program into the kernel")?;
         let tcp_time = tcp_loaded
             .map_err(|_| anyhow!("the TCP program's loader panicked"))?
             .context("loading the tc program for DNS over TCP into the kernel")?;
@@ -310,18 +305,28 @@ impl Sinkhole {
             .expect("the program was checked at load")
     }
 
-    /// Attaches the TCP program to `iface`'s ingress, as a TCX link (Linux 6.6), pinned in
-    /// `keep` (the directory) when the program must outlive this process.
+    /// Attaches the TCP program to `iface`'s ingress: as a TCX link where the kernel has TCX
+    /// (Linux 6.6), pinned in `keep` (the directory) when the program must outlive this
+    /// process; else as a filter in a clsact qdisc (see [`TcFilter`]).
     fn attach_tcp(&mut self, iface: &str, keep: Option<&Path>) -> Result<()> {
         let prog = self.tcp_program_mut();
-        let id = prog
-            .attach(iface, TcAttachType::Ingress)
-            .with_context(|| format!("attaching the TCP program to {iface}'s ingress"))?;
+        let tcx = TcAttachOptions::TcxOrder(LinkOrder::default());
+        let id = match prog.attach_with_options(iface, TcAttachType::Ingress, tcx) {
+            Ok(id) => id,
+            // A kernel without TCX does not know its attach type.
+            Err(e) if matches!(errno(&e), Some(libc::EINVAL | libc::EOPNOTSUPP)) => {
+                tracing::debug!("no TCX on this kernel ({e}): the TCP program goes in a tc filter");
+                return TcFilter::attach(prog, iface, keep.is_some());
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("attaching the TCP program to {iface}'s ingress"));
+            }
+        };
         if let Some(dir) = keep {
             let link = prog.take_link(id)?;
-            let link = FdLink::try_from(link).map_err(|_| {
-                anyhow!("--on-exit keep needs a TCX link for the TCP program (Linux 6.6 or later)")
-            })?;
+            let link = FdLink::try_from(link)
+                .map_err(|_| anyhow!("the TCP program's TCX attachment gave no BPF link"))?;
             let path = dir.join(crate::pin::TCP_LINK);
             link.pin(&path)
                 .with_context(|| format!("pinning the TCP link at {}", path.display()))?;
@@ -373,6 +378,8 @@ impl Sinkhole {
                 .attach_to_link(link)
                 .context("switching the kept TCP link to the new program")?;
         } else {
+            // A kept tc filter (no TCX) is replaced in place; none at all (kept by a dnssink
+            // without the TCP program) is attached anew.
             self.attach_tcp(iface, keep.then_some(dir.as_path()))?;
             crate::pin::restrict(&dir)?;
         }
@@ -438,6 +445,74 @@ impl Sinkhole {
             .take_map(maps::EVENTS)
             .ok_or_else(|| anyhow!("no {} map (already taken?)", maps::EVENTS))?;
         Ok(RingBuf::try_from(map)?)
+    }
+}
+
+/// The TCP program as a filter of a clsact qdisc's ingress, on kernels without TCX (before
+/// 6.6): at a fixed priority and handle, so that the next instance finds it. Such a filter is
+/// not tied to a file descriptor: a kept one simply stays, and one left by a daemon that was
+/// killed is replaced by the next start or removed by `dnssink detach`.
+pub struct TcFilter;
+
+impl TcFilter {
+    /// First among the filters (the lowest number runs first).
+    pub const PRIORITY: u16 = 1;
+    pub const HANDLE: TcHandle = TcHandle::new(0, 0x53);
+
+    fn existing(iface: &str) -> Result<SchedClassifierLink> {
+        SchedClassifierLink::attached(
+            iface,
+            TcAttachType::Ingress,
+            Self::PRIORITY,
+            Self::HANDLE,
+            None,
+        )
+        .with_context(|| format!("no interface {iface}"))
+    }
+
+    /// Puts `prog` in the filter on `iface`, replacing the program there in one update if
+    /// there is one; with `keep`, the filter stays when this process ends.
+    fn attach(prog: &mut SchedClassifier, iface: &str, keep: bool) -> Result<()> {
+        if let Err(e) = qdisc_add_clsact(iface)
+            && !matches!(&e, TcError::NetlinkError(n) if n.raw_os_error() == Some(libc::EEXIST))
+        {
+            return Err(e).with_context(|| {
+                format!(
+                    "adding a clsact qdisc to {iface} for the TCP program (this kernel has no \
+                     TCX; it needs CONFIG_NET_SCH_INGRESS, OpenWrt's kmod-sched-core)"
+                )
+            });
+        }
+        let id = match prog.attach_to_link(Self::existing(iface)?) {
+            Ok(id) => id,
+            Err(_) => {
+                let opts = TcAttachOptions::Netlink(NlOptions {
+                    priority: Self::PRIORITY,
+                    handle: Self::HANDLE,
+                    classid: None,
+                });
+                prog.attach_with_options(iface, TcAttachType::Ingress, opts)
+                    .with_context(|| {
+                        format!(
+                            "attaching the TCP program as a tc filter on {iface} (this kernel \
+                             has no TCX; it needs CONFIG_NET_CLS_BPF, OpenWrt's kmod-sched-bpf)"
+                        )
+                    })?
+            }
+        };
+        if keep {
+            // Out of the program's hands, so that dropping the program leaves it attached.
+            std::mem::forget(prog.take_link(id)?);
+        }
+        Ok(())
+    }
+
+    /// Removes the filter from `iface`, if there is one.
+    pub fn remove(iface: &str) {
+        if let Ok(link) = Self::existing(iface) {
+            use aya::programs::links::Link as _;
+            let _ = link.detach();
+        }
     }
 }
 
@@ -749,33 +824,26 @@ fn interface_nets(iface: &str) -> Result<Vec<ipnet::IpNet>> {
     Ok(out)
 }
 
-/// The oldest kernel the program loads on: it copies addresses out with
-/// `bpf_xdp_load_bytes` (Linux 5.18).
-pub const MIN_KERNEL: (u32, u32) = (5, 18);
-
-/// The oldest kernel the program is known to pass the verifier on (`cargo xtask kernels`):
-/// 6.1's verifier gives up on it.
-pub const TESTED_KERNEL: (u32, u32) = (6, 12);
-
-fn kernel_version() -> Option<(u32, u32)> {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
-    let mut parts = release.trim().split(|c: char| !c.is_ascii_digit());
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+/// What the kernel offers that the programs can use, probed (never read off the version:
+/// backports make versions lie).
+#[derive(Clone, Copy, Debug)]
+pub struct Features {
+    /// `bpf_xdp_load_bytes` (Linux 5.18): the XDP program copies the message out of the frame
+    /// with it; without it, a byte at a time through packet pointers.
+    pub load_bytes: bool,
 }
 
-/// Fails with a clear message on a kernel older than [`MIN_KERNEL`], which would otherwise
-/// refuse the program with a verifier log.
-pub fn check_kernel() -> Result<()> {
-    if let Some(v) = kernel_version()
-        && v < MIN_KERNEL
-    {
-        bail!(
-            "dnssink needs Linux {}.{} or later (for bpf_xdp_load_bytes); this is {}.{}",
-            MIN_KERNEL.0,
-            MIN_KERNEL.1,
-            v.0,
-            v.1
-        );
+/// Set (to anything), the programs are loaded as for a kernel without `bpf_xdp_load_bytes`.
+pub const NO_LOAD_BYTES: &str = "DNSSINK_NO_LOAD_BYTES";
+
+impl Features {
+    pub fn probe() -> Features {
+        let load_bytes = is_helper_supported(ProgramType::Xdp, BpfHelper::BPF_FUNC_xdp_load_bytes)
+            .unwrap_or(false);
+        // For tests: the variant for kernels without the helper (5.10 to 5.17), on any kernel.
+        let load_bytes = load_bytes && std::env::var_os(NO_LOAD_BYTES).is_none();
+        let f = Features { load_bytes };
+        tracing::debug!("kernel features: {f:?}");
+        f
     }
-    Ok(())
 }

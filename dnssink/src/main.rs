@@ -269,8 +269,10 @@ fn detach(iface: &str, timeout: Duration) -> Result<()> {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    // A kept program goes with its pinned link.
+    // A kept program goes with its pinned link; on a kernel without TCX, the TCP program's
+    // tc filter is removed by hand.
     pin::remove(&dir)?;
+    dnssink::bpf::TcFilter::remove(iface);
     State::remove(iface);
     println!("dnssink: detached from {iface}");
     Ok(())

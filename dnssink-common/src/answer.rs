@@ -70,9 +70,10 @@ pub fn check_header(h: &[u8; HEADER_LEN]) -> Result<Query, u32> {
 #[inline(always)]
 pub fn has_opt<P: Packet + ?Sized>(pkt: &P, off: usize, arcount: u16) -> bool {
     arcount != 0
-        && pkt.byte(off) == Some(0)
-        && pkt.byte(off + 1) == Some((TYPE_OPT >> 8) as u8)
-        && pkt.byte(off + 2) == Some(TYPE_OPT as u8)
+        && off + 3 <= pkt.size()
+        && pkt.at(off) == 0
+        && pkt.at(off + 1) == (TYPE_OPT >> 8) as u8
+        && pkt.at(off + 2) == TYPE_OPT as u8
 }
 
 /// The header and the records that follow the question in an answer.
@@ -84,12 +85,12 @@ pub struct Answer {
     pub len: usize,
 }
 
-struct Writer {
-    buf: [u8; TAIL_MAX],
+struct Writer<'a> {
+    buf: &'a mut [u8; TAIL_MAX],
     n: usize,
 }
 
-impl Writer {
+impl Writer<'_> {
     #[inline(always)]
     fn u8(&mut self, v: u8) {
         self.buf[self.n & (TAIL_MAX - 1)] = v;
@@ -140,8 +141,21 @@ impl Writer {
 /// the verdict (`crate::rule::CANARY_*`), which choose the answer over the response mode.
 #[inline(always)]
 pub fn build(cfg: &Config, q: &Query, qtype: u16, edns: bool, canary: u8) -> Answer {
+    let mut a = Answer {
+        header: [0; HEADER_LEN],
+        tail: [0; TAIL_MAX],
+        len: 0,
+    };
+    build_into(&mut a, cfg, q, qtype, edns, canary);
+    a
+}
+
+/// [`build`], written into `out`: in BPF, map memory rather than the stack.
+#[inline(always)]
+pub fn build_into(out: &mut Answer, cfg: &Config, q: &Query, qtype: u16, edns: bool, canary: u8) {
+    out.tail = [0; TAIL_MAX];
     let mut w = Writer {
-        buf: [0; TAIL_MAX],
+        buf: &mut out.tail,
         n: 0,
     };
     let (mut an, mut ns) = (0u16, 0u16);
@@ -187,17 +201,12 @@ pub fn build(cfg: &Config, q: &Query, qtype: u16, edns: bool, canary: u8) -> Ans
         w.u16(0);
     }
     let flags = FLAG_QR | (q.flags & FLAG_RD) | FLAG_RA | rcode as u16;
-    let mut header = [0u8; HEADER_LEN];
+    out.len = w.n;
     for (i, v) in [q.id, flags, 1, an, ns, edns as u16]
         .into_iter()
         .enumerate()
     {
-        header[2 * i..2 * i + 2].copy_from_slice(&v.to_be_bytes());
-    }
-    Answer {
-        header,
-        tail: w.buf,
-        len: w.n,
+        out.header[2 * i..2 * i + 2].copy_from_slice(&v.to_be_bytes());
     }
 }
 

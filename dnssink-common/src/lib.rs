@@ -5,6 +5,7 @@
 //! -> the answer ([`answer`]). Everything here is `no_std`, allocation-free and written with
 //! constant loop bounds so that the BPF verifier accepts it, and it is tested on the host.
 #![no_std]
+#![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
 pub mod answer;
 pub mod config;
@@ -18,16 +19,46 @@ pub mod rule;
 pub mod table;
 pub mod tcp;
 
-/// Random access to the bytes of a frame. The BPF side implements it with its bounds-checked
-/// `ptr_at`; the host implements it for byte slices.
+/// Random access to the bytes of a DNS message. The BPF side implements it for the message's
+/// start, copied into map memory, with each index masked into its buffer; the host implements
+/// it for byte slices.
 pub trait Packet {
-    fn byte(&self, off: usize) -> Option<u8>;
+    /// How many bytes there are.
+    fn size(&self) -> usize;
+    /// The byte at `off`, which the caller has checked is below [`Packet::size`]: no branch.
+    fn at(&self, off: usize) -> u8;
 }
 
 impl Packet for [u8] {
     #[inline(always)]
-    fn byte(&self, off: usize) -> Option<u8> {
-        self.get(off).copied()
+    fn size(&self) -> usize {
+        self.len()
+    }
+
+    #[inline(always)]
+    fn at(&self, off: usize) -> u8 {
+        self.get(off).copied().unwrap_or(0)
+    }
+}
+
+/// `x`, unchanged, as a value the compiler knows nothing about.
+///
+/// In BPF an add of 0 in an asm statement: LLVM would otherwise see through the bit
+/// arithmetic that keeps a loop free of branches (`name::walk`) and turn it back into
+/// compares and selects, which the BPF backend makes into branches. (An empty asm statement
+/// would leave a line-info record on no instruction, which the kernel refuses.)
+#[inline(always)]
+pub fn hide(x: u64) -> u64 {
+    #[cfg(target_arch = "bpf")]
+    {
+        let mut r = x;
+        // SAFETY: an add of 0 to a register.
+        unsafe { core::arch::asm!("{0} += 0", inout(reg) r, options(pure, nomem, nostack)) };
+        r
+    }
+    #[cfg(not(target_arch = "bpf"))]
+    {
+        x
     }
 }
 

@@ -66,6 +66,28 @@ impl Headers {
         self.udp + UdpHdr::LEN
     }
 
+    /// The headers in one number, for a global function's argument ([`Headers::unpack`]).
+    #[inline(always)]
+    pub const fn pack(&self) -> u32 {
+        (self.l3 & 0x1f) as u32
+            | ((self.ip_len & 0x3f) as u32) << 5
+            | (self.v6 as u32) << 11
+            | ((self.end & 0xffff) as u32) << 16
+    }
+
+    #[inline(always)]
+    pub const fn unpack(v: u32) -> Headers {
+        let l3 = (v & 0x1f) as usize;
+        let ip_len = (v >> 5 & 0x3f) as usize;
+        Headers {
+            l3,
+            v6: v >> 11 & 1 != 0,
+            ip_len,
+            udp: l3 + ip_len,
+            end: (v >> 16) as usize,
+        }
+    }
+
     /// The same headers as values the verifier does not know exactly (but within bounds), so
     /// that what follows is verified once, not once per VLAN depth and IP version.
     #[inline(always)]

@@ -135,7 +135,7 @@ fn answer(
         return Err(c::FOREIGN_CLIENT);
     }
     let canary = verdict.canary();
-    let action = reply::send(ctx, &hdrs, q, scratch, canary)?;
+    let action = reply::send(ctx, &hdrs, canary)?;
     if action == xdp_action::XDP_TX {
         let why = verdict.answered_by();
         counters::bump(why);

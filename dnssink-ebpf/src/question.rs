@@ -4,12 +4,11 @@
 //! the question is not parsed: only whether it starts with an OPT record, which the answer
 //! echoes.
 //!
-//! Verifier: the name is walked in map memory, never through packet pointers. Each byte
-//! read through a packet pointer is a branch on a pointer range the verifier keeps per path,
-//! so that paths no longer prune against each other: that cost about 830 verified
-//! instructions per byte of name. In map memory each index is masked into the buffer, and
-//! the bytes copied are counted in map memory too (read back at every byte), so no register
-//! carries a range from one byte to the next.
+//! Verifier: the name is walked in map memory, never through packet pointers, and without a
+//! branch per byte (`name::walk`). Each byte read through a packet pointer is a branch on a
+//! pointer range the verifier keeps per path, so that paths no longer prune against each
+//! other: that cost about 830 verified instructions per byte of name. In map memory each
+//! index is masked into the buffer.
 
 use core::ptr::{read_volatile, write_volatile};
 
@@ -82,10 +81,14 @@ impl Message {
 }
 
 impl dnssink_common::Packet for Message {
-    /// The length is read from map memory at each byte: see the module's verifier note.
     #[inline(always)]
-    fn byte(&self, off: usize) -> Option<u8> {
-        (off < self.len()).then(|| self.bytes[off & (MSG_MAX - 1)])
+    fn size(&self) -> usize {
+        self.len() & (MSG_MAX - 1)
+    }
+
+    #[inline(always)]
+    fn at(&self, off: usize) -> u8 {
+        self.bytes[off & (MSG_MAX - 1)]
     }
 }
 
@@ -116,7 +119,6 @@ fn read_question(udp_pos: usize) -> Result<(), u32> {
     let mut hdr = [0u8; HEADER_LEN];
     hdr.copy_from_slice(&m.bytes[..HEADER_LEN]);
     let query = answer::check_header(&hdr)?;
-    labels.clear_labels();
     let walked =
         name::walk(&*m, HEADER_LEN, udp_pos + HEADER_LEN, labels).map_err(NameError::counter)?;
     let q = HEADER_LEN + (labels.launder(walked.wire_len) & 0x1ff);

@@ -2,7 +2,10 @@
 //! checksums, write the header and the records after the question.
 
 use aya_ebpf::{
-    bindings::xdp_action, helpers::bpf_xdp_adjust_tail, macros::map, maps::Array,
+    bindings::{xdp_action, xdp_md},
+    helpers::bpf_xdp_adjust_tail,
+    macros::map,
+    maps::Array,
     programs::XdpContext,
 };
 use dnssink_common::{
@@ -32,21 +35,44 @@ pub fn config() -> Option<&'static Config> {
     CONFIG.get(0)
 }
 
-/// Builds the answer and returns the action: XDP_TX, or XDP_DROP should a write fail after the
-/// frame was resized. `Err(counter)` leaves the frame untouched, to pass.
+/// [`dnssink_reply`]'s mark of a counter rather than an action.
+const NOT_SENT: u32 = 1 << 16;
+
+/// Turns the query in the frame, whose headers are `h`, into the answer to the question read
+/// into this CPU's message: the action, XDP_TX or XDP_DROP should a write fail after the
+/// frame was resized; `Err(counter)` leaves the frame untouched, to pass.
 #[inline(always)]
-pub fn send(
-    ctx: &XdpContext,
-    h: &Headers,
-    q: &Message,
-    scratch: &Scratch,
-    canary: u8,
-) -> Result<u32, u32> {
-    let cfg = CONFIG.get(0).ok_or(c::TX_FAILED)?;
-    let mut ans = answer::build(cfg, &q.query, q.qtype, q.edns != 0, canary);
+pub fn send(ctx: &XdpContext, h: &Headers, canary: u8) -> Result<u32, u32> {
+    match dnssink_reply(ctx.ctx, h.pack(), canary as u32) {
+        v if v & NOT_SENT != 0 => Err(v & !NOT_SENT),
+        action => Ok(action),
+    }
+}
+
+/// [`send`], in a global function (of the context and plain numbers): the verifier checks the
+/// answer once, on its own, and its locals are not on the stack under the caller's.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn dnssink_reply(ctx: *mut xdp_md, headers: u32, canary: u32) -> u32 {
+    let ctx = XdpContext::new(ctx);
+    let h = Headers::unpack(headers);
+    match build_and_send(&ctx, &h, canary as u8) {
+        Ok(action) => action,
+        Err(why) => why | NOT_SENT,
+    }
+}
+
+#[inline(always)]
+fn build_and_send(ctx: &XdpContext, h: &Headers, canary: u8) -> Result<u32, u32> {
+    let (Some(cfg), Some(q), Some(scratch)) = (CONFIG.get(0), Message::get(), Scratch::get())
+    else {
+        return Err(c::TX_FAILED);
+    };
+    let ans = &mut scratch.answer;
+    answer::build_into(ans, cfg, &q.query, q.qtype, q.edns != 0, canary);
     // Each kind of answer has its own length: past this point it is one value the verifier
     // does not know exactly, so what follows is verified once, not once per kind.
-    ans.len = scratch.launder(ans.len) & (TAIL_MAX - 1);
+    ans.len = unsafe { core::ptr::read_volatile(&ans.len) } & (TAIL_MAX - 1);
     let name = q.name();
     // Addresses and ports only swap places, so their sum is taken from the query.
     let mut sum = Sum::new();
@@ -67,7 +93,7 @@ pub fn send(
     if unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
         return Err(c::TX_FAILED);
     }
-    if rewrite(ctx, h, name.wire_len, &ans, msg_len, udp_csum).is_none() {
+    if rewrite(ctx, h, name.wire_len, ans, msg_len, udp_csum).is_none() {
         // Cannot happen once the tail fits; never send a half-written frame.
         counters::bump(c::TX_FAILED);
         return Ok(xdp_action::XDP_DROP);
@@ -118,7 +144,9 @@ fn rewrite(
     write(ctx, h.dns(), ans.header).then_some(())?;
     let tail = h.dns() + HEADER_LEN + (wire_len & 0x1ff) + 4;
     // Eight bytes a store while whole words fit, then the rest a byte at a time.
-    let words = ans.len / 8;
+    // Read from map memory: bounded again for the verifier.
+    let len = ans.len & (TAIL_MAX - 1);
+    let words = len / 8;
     let mut i = 0;
     while i < TAIL_MAX / 8 {
         if i >= words {
@@ -132,7 +160,7 @@ fn rewrite(
     }
     let mut j = words * 8;
     while j < TAIL_MAX {
-        if j >= ans.len {
+        if j >= len {
             break;
         }
         write(ctx, tail + j, ans.tail[j & (TAIL_MAX - 1)]).then_some(())?;

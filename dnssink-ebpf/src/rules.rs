@@ -28,7 +28,7 @@ static TABLES: ArrayOfMaps<Array<Bucket, 1, INNER>, 1> = ArrayOfMaps::new();
 /// the stack) and their count.
 ///
 /// Values that pass through map memory are unknown to the verifier. The label count lives
-/// here so that the name walk is verified once, not once per count; [`Scratch::launder`]
+/// here so that what follows the walk is verified once, not once per count; [`Scratch::launder`]
 /// does the same for the name length, so that what follows the walk is verified once, not
 /// once per length.
 #[repr(C)]
@@ -38,6 +38,8 @@ pub struct Scratch {
     tmp: core::cell::UnsafeCell<u64>,
     /// What becomes of the packet if it is not answered: 0 to pass, else a drop counter.
     unanswered: u64,
+    /// The answer being built (`reply`): here, not on the stack under the program's.
+    pub answer: dnssink_common::answer::Answer,
 }
 
 // SAFETY: each CPU has its own value, and XDP runs one packet at a time on a CPU, without
@@ -52,12 +54,6 @@ impl Scratch {
     #[inline(always)]
     pub fn get() -> Option<&'static mut Scratch> {
         unsafe { SCRATCH.get_ptr_mut(0).map(|p| &mut *p) }
-    }
-
-    /// Forgets the labels of the last name walked.
-    #[inline(always)]
-    pub fn clear_labels(&mut self) {
-        unsafe { write_volatile(&mut self.count, 0) };
     }
 
     /// Keeps what becomes of the query if it is not answered. In map memory, it is no value
@@ -142,32 +138,21 @@ pub extern "C" fn dnssink_rule_flags(h: u64, n: u64) -> u64 {
     let (b1, b2) = table::buckets(tag, n);
     let f = rules
         .get(b1)
-        .map_or(0, |b| table::find_with(b, tag, opaque))
+        .map_or(0, |b| table::find_with(b, tag, dnssink_common::hide))
         | rules
             .get(b2)
-            .map_or(0, |b| table::find_with(b, tag, opaque));
+            .map_or(0, |b| table::find_with(b, tag, dnssink_common::hide));
     f as u64
-}
-
-/// `x`, unchanged, hidden from the compiler (an add of 0: an empty asm statement would leave
-/// a line-info record on no instruction, which the kernel refuses).
-#[inline(always)]
-fn opaque(x: u64) -> u64 {
-    let mut r = x;
-    unsafe { core::arch::asm!("{0} += 0", inout(reg) r, options(pure, nomem, nostack)) };
-    r
 }
 
 impl Labels for Scratch {
     #[inline(always)]
-    fn push(&mut self, hash: u64) {
-        let n = self.count() & (LABEL_SLOTS - 1);
-        self.hashes[n] = hash;
-        unsafe { write_volatile(&mut self.count, n as u64 + 1) };
+    fn slots(&mut self) -> &mut [u64; LABEL_SLOTS] {
+        &mut self.hashes
     }
 
     #[inline(always)]
-    fn opaque(&mut self, v: usize) -> usize {
-        self.launder(v)
+    fn set_count(&mut self, n: usize) {
+        unsafe { write_volatile(&mut self.count, n as u64) };
     }
 }

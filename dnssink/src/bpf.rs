@@ -81,14 +81,13 @@ impl Sinkhole {
         let mut loader = EbpfLoader::new();
         // A refused program reports the verifier's verdict and statistics, not its full
         // trace: older kernels abort the load when a trace overflows the log (ENOSPC), which
-        // hides the reason. DNSSINK_VERIFIER_LOG=verbose asks for the trace.
-        loader.verifier_log_level(
-            if std::env::var("DNSSINK_VERIFIER_LOG").is_ok_and(|v| v == "verbose") {
-                VerifierLogLevel::VERBOSE | VerifierLogLevel::STATS
-            } else {
-                VerifierLogLevel::STATS
-            },
-        );
+        // hides the reason. DNSSINK_VERIFIER_LOG=verbose asks for the trace, =debug for its
+        // branch points only.
+        loader.verifier_log_level(match std::env::var("DNSSINK_VERIFIER_LOG").as_deref() {
+            Ok("verbose") => VerifierLogLevel::VERBOSE | VerifierLogLevel::STATS,
+            Ok("debug") => VerifierLogLevel::DEBUG | VerifierLogLevel::STATS,
+            _ => VerifierLogLevel::STATS,
+        });
         if let Some(dir) = &opts.pins {
             for name in maps::ALL {
                 loader.map_pin_path(name, crate::pin::map(dir, name));

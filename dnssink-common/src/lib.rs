@@ -41,6 +41,14 @@ impl Packet for [u8] {
     }
 }
 
+/// A helper's length `n`, from 1 to `max` (a power of two), computed so that a verifier
+/// bounds it to 1..=`max` on the register the helper gets: verifiers as old as 6.1 learn no
+/// lower bound from a check `n != 0`, and LLVM drops a mask it can prove redundant.
+#[inline(always)]
+pub fn helper_len(n: u32, max: u32) -> u32 {
+    ((hide(n as u64) as u32).wrapping_sub(1) & (max - 1)) + 1
+}
+
 /// `x`, unchanged, as a value the compiler knows nothing about.
 ///
 /// In BPF an add of 0 in an asm statement: LLVM would otherwise see through the bit

@@ -158,13 +158,18 @@ fn rewrite(
         write(ctx, tail + at, w).then_some(())?;
         i += 1;
     }
-    let mut j = words * 8;
-    while j < TAIL_MAX {
+    // The last 0 to 7 bytes. The loop's constant bound is hidden from LLVM, which would
+    // otherwise drop it (and the index's mask) as implied by `j < len`: verifiers as old as 6.1
+    // learn no bound from that compare of two registers, and would walk the loop unbounded.
+    let mut k = 0;
+    while dnssink_common::hide(k) < 8 {
+        let j = words * 8 + k as usize;
         if j >= len {
             break;
         }
-        write(ctx, tail + j, ans.tail[j & (TAIL_MAX - 1)]).then_some(())?;
-        j += 1;
+        let at = dnssink_common::hide(j as u64) as usize & (TAIL_MAX - 1);
+        write(ctx, tail + at, ans.tail[at]).then_some(())?;
+        k += 1;
     }
     Some(())
 }

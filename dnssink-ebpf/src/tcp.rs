@@ -166,7 +166,11 @@ fn parse_into(skb: *mut __sk_buff, s: &mut TcpScratch) -> Option<()> {
     }
     // Both headers, for the rewrite: at most 120 bytes.
     let n = (ip_len + tcp_len) & M as u32;
-    if n == 0 || unsafe { bpf_skb_load_bytes(skb.cast(), l3, o.as_mut_ptr().cast(), n) } != 0 {
+    if n == 0 {
+        return None;
+    }
+    let n = dnssink_common::helper_len(n, HDR_MAX as u32);
+    if unsafe { bpf_skb_load_bytes(skb.cast(), l3, o.as_mut_ptr().cast(), n) } != 0 {
         return None;
     }
     let g = &mut s.seg;
@@ -506,10 +510,11 @@ fn reply_inner(skb: *mut __sk_buff, payload: u32) -> Option<i32> {
         return None;
     }
     let s = scratch()?;
-    if payload != 0
-        && unsafe { bpf_skb_store_bytes(skb, data, s.out.as_ptr().cast(), payload, 0) } != 0
-    {
-        return None;
+    if payload != 0 {
+        let n = dnssink_common::helper_len(payload, OUT_MAX as u32);
+        if unsafe { bpf_skb_store_bytes(skb, data, s.out.as_ptr().cast(), n, 0) } != 0 {
+            return None;
+        }
     }
     let macs = load::<12>(skb, 0)?;
     let mut swapped = [0u8; 12];
@@ -640,8 +645,11 @@ fn write_headers_inner(
     h[(ip + 16) & M] = folded[0];
     h[(ip + 17) & M] = folded[1];
     let n = ((ip + tl) & M) as u32;
-    if n == 0 || unsafe { bpf_skb_store_bytes(skb, seg.l3, addr_of_mut!(s.hdr).cast(), n, 0) } != 0
-    {
+    if n == 0 {
+        return None;
+    }
+    let n = dnssink_common::helper_len(n, HDR_MAX as u32);
+    if unsafe { bpf_skb_store_bytes(skb, seg.l3, addr_of_mut!(s.hdr).cast(), n, 0) } != 0 {
         return None;
     }
     Some(())

@@ -144,15 +144,30 @@ pub fn kernels() -> Result<()> {
                 s.split(" instructions verified")
                     .next()
                     .and_then(|s| s.rsplit(' ').next())
-                    .map(str::to_string)
+                    .map(|n| match n {
+                        // Before 5.16 the kernel does not report the count.
+                        "0" => "(not reported)".to_string(),
+                        n => n.to_string(),
+                    })
             })
             .unwrap_or_else(|| "-".into())
         };
+        let has = |key: &str| log.lines().any(|l| l.contains(key));
         let figures = format!(
-            "verified XDP {} / TCP {} instructions in {}; {}",
+            "verified XDP {} / TCP {} instructions in {}; {}; TCP program {}; {}",
             count(after("program loaded: ")),
             count(after("TCP program loaded: ")),
             after("programs verified in ").unwrap_or_else(|| "-".into()),
+            if has("load_bytes: true") {
+                "bpf_xdp_load_bytes"
+            } else {
+                "no bpf_xdp_load_bytes"
+            },
+            if has("no TCX on this kernel") {
+                "in a tc filter"
+            } else {
+                "as a TCX link"
+            },
             log.lines()
                 .find_map(|l| l.split("DNSSINK-BTF ").nth(1))
                 .map_or("BTF ?".into(), |b| format!("kernel BTF {}", b.trim())),
@@ -373,7 +388,7 @@ fn initramfs(dir: &Path, k: &Kernel, suites: &[PathBuf]) -> Result<PathBuf> {
          while [ $i -lt 600 ] && kill -0 $pid 2>/dev/null && ! grep -q 'dnssink: attached' /tmp/attach; \
          do sleep 1; i=$((i+1)); done\n\
          kill $pid 2>/dev/null; wait $pid\n\
-         grep -E 'kernel features|program loaded|programs verified|attached|detached|error' /tmp/attach | sed 's/^.*DEBUG.*bpf[^ ]* //' | cut -c1-3000\n\
+         grep -E 'kernel features|program loaded|programs verified|no TCX|attached|detached|error' /tmp/attach | sed 's/^.*DEBUG.*bpf[^ ]* //' | cut -c1-3000\n\
          grep -q 'dnssink: attached' /tmp/attach || exit 1\n\
          export DNSSINK_PROP_FRAMES=20000\n\
          rc=0\n",

@@ -235,16 +235,23 @@ impl Answer {
     }
 
     /// The answer's UDP checksum. `addrs` holds the sum of the source and destination addresses
-    /// and ports (unchanged by swapping them); the rest is summed from the answer itself and
-    /// from the name walk, which was done at UDP position 8 + [`HEADER_LEN`].
+    /// and ports (unchanged by swapping them), and `name_sum` the name's part at UDP position
+    /// 8 + [`HEADER_LEN`] (`name::checksum_part`); the rest is summed from the answer itself.
     #[inline(always)]
-    pub fn udp_checksum(&self, mut addrs: Sum, name: &Name, qtype: u16, qclass: u16) -> u16 {
+    pub fn udp_checksum(
+        &self,
+        mut addrs: Sum,
+        name: &Name,
+        name_sum: u32,
+        qtype: u16,
+        qclass: u16,
+    ) -> u16 {
         let udp_len = (8 + self.message_len(name)) as u16;
         addrs.add_u16(17); // pseudo-header protocol
         addrs.add_u16(udp_len); // pseudo-header length
         addrs.add_u16(udp_len); // UDP header length
         addrs.add_bytes(&self.header, 8);
-        addrs.add_partial(name.csum);
+        addrs.add_partial(name_sum);
         let q = 8 + HEADER_LEN + name.wire_len;
         addrs.add_bytes(&qtype.to_be_bytes(), q);
         addrs.add_bytes(&qclass.to_be_bytes(), q + 2);
@@ -287,7 +294,7 @@ mod tests {
     fn answer(msg: &[u8], cfg: &Config) -> Message {
         let q = check_header(msg[..12].try_into().unwrap()).expect("a query");
         let mut hashes = LabelHashes::default();
-        let name = walk(msg, 12, 20, &mut hashes).unwrap();
+        let name = walk(msg, 12, &mut hashes).unwrap();
         let qoff = 12 + name.wire_len;
         let qtype = u16::from_be_bytes([msg[qoff], msg[qoff + 1]]);
         let edns = has_opt(msg, qoff + 4, q.arcount);
@@ -494,14 +501,15 @@ mod tests {
         let m = {
             let qh = check_header(q[..12].try_into().unwrap()).unwrap();
             let mut hashes = LabelHashes::default();
-            let name = walk(&q[..], 12, 20, &mut hashes).unwrap();
+            let name = walk(&q[..], 12, &mut hashes).unwrap();
             let a = build(&address_cfg(), &qh, TYPE_A, true, 0);
             (name, a)
         };
         let (name, a) = m;
         let mut addrs = Sum::new();
         addrs.add_bytes(&[198, 18, 0, 2, 198, 18, 0, 1, 0x9c, 0x40, 0, 53], 0);
-        let c = a.udp_checksum(addrs, &name, TYPE_A, CLASS_IN);
+        let part = crate::name::checksum_part(&q[..], 12, name.wire_len, 20);
+        let c = a.udp_checksum(addrs, &name, part, TYPE_A, CLASS_IN);
         // The datagram as it goes on the wire, summed from scratch with the checksum in place.
         let msg_len = a.message_len(&name);
         let mut dgram = Vec::from(&[0x9c, 0x40, 0, 53][..]);

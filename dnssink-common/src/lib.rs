@@ -75,6 +75,8 @@ pub fn hide(x: u64) -> u64 {
 pub mod globals {
     /// Nonzero when the kernel has `bpf_xdp_load_bytes`.
     pub const LOAD_BYTES: &str = "LOAD_BYTES";
+    /// Nonzero for the name walk with a branch per byte, where the verifier takes it.
+    pub const BRANCHING_WALK: &str = "BRANCHING_WALK";
 }
 
 pub mod maps {

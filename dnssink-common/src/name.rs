@@ -50,8 +50,6 @@ impl NameError {
 pub struct Name {
     /// Bytes on the wire, including the root label.
     pub wire_len: usize,
-    /// Ones'-complement partial sum of the original bytes, as they sit in the UDP datagram.
-    pub csum: u32,
 }
 
 /// Where the walker puts the hash of each label, left to right.
@@ -62,6 +60,17 @@ pub trait Labels {
     fn slots(&mut self) -> &mut [u64; LABEL_SLOTS];
     /// Says how many labels the name has.
     fn set_count(&mut self, n: usize);
+
+    /// Appends a label's hash ([`walk_branching`]). BPF keeps the count in map memory: a count
+    /// in a register is a value the verifier tracks exactly, and would split the walk by it.
+    fn push(&mut self, hash: u64);
+
+    /// `v`, unchanged; BPF passes it through map memory so that the verifier stops tracking
+    /// its exact value ([`walk_branching`]'s count of bytes left in a label).
+    #[inline(always)]
+    fn opaque(&mut self, v: usize) -> usize {
+        v
+    }
 }
 
 /// Label hashes in an array, for the host.
@@ -88,6 +97,11 @@ impl Labels for LabelHashes {
     fn set_count(&mut self, n: usize) {
         self.len = n;
     }
+
+    fn push(&mut self, hash: u64) {
+        self.hashes[self.len & (LABEL_SLOTS - 1)] = hash;
+        self.len += 1;
+    }
 }
 
 /// ASCII lower case; every other byte is kept as it is.
@@ -110,23 +124,94 @@ fn fold_bits(b: u64) -> u64 {
     b | crate::hide((!t & t.wrapping_sub(26)) >> 63) << 5
 }
 
-/// Walks the name that starts at `start` in `pkt`.
+/// The ones'-complement partial sum of the `wire_len` bytes of the name at `start` in `pkt`,
+/// placed as they sit `udp_pos` bytes into the UDP datagram: the answer's UDP checksum takes
+/// it. Apart from the walk, so that only a blocked name pays for it.
+#[inline(always)]
+pub fn checksum_part<P: Packet + ?Sized>(
+    pkt: &P,
+    start: usize,
+    wire_len: usize,
+    udp_pos: usize,
+) -> u32 {
+    let mut sum = 0u32;
+    let mut k = 0usize;
+    while k < MAX_WIRE {
+        if k >= wire_len {
+            break;
+        }
+        sum += csum::word_part(pkt.at(start + k), udp_pos + k);
+        k += 1;
+    }
+    sum
+}
+
+/// [`walk`], one byte at a time with a branch on each: the same result for every input
+/// (a host test holds them to it), in about a third of the instructions per byte.
 ///
-/// `udp_pos` is the offset of `start` from the beginning of the UDP header; it places each
-/// byte in its 16-bit word for the checksum. Each label's hash goes to `labels`, left to
+/// Verifier: each byte's branches are pending at once, and older verifiers prune them
+/// poorly: 6.1's gives up on it (more than 8192 branches pending). The loader picks this
+/// walk where the kernel's verifier takes it, and [`walk`] elsewhere.
+#[inline(always)]
+pub fn walk_branching<P: Packet + ?Sized, L: Labels>(
+    pkt: &P,
+    start: usize,
+    labels: &mut L,
+) -> Result<Name, NameError> {
+    labels.set_count(0);
+    let avail = pkt.size().saturating_sub(start);
+    let mut left = 0usize; // bytes still to read in the current label
+    let mut len = 0u8; // length of the current label
+    let mut h = hash::LABEL_SEED;
+    let mut i = 0usize;
+    while i < MAX_WIRE {
+        if i >= avail {
+            return Err(NameError::Truncated);
+        }
+        let b = pkt.at(start + i);
+        left = labels.opaque(left);
+        if left == 0 {
+            if b == 0 {
+                // A zero first byte is the root name: no labels.
+                if i == 0 {
+                    return Err(NameError::Root);
+                }
+                return Ok(Name { wire_len: i + 1 });
+            }
+            match b & 0xC0 {
+                0 => {}
+                0xC0 => return Err(NameError::Compressed),
+                _ => return Err(NameError::BadLabel),
+            }
+            left = b as usize;
+            len = b;
+            h = hash::LABEL_SEED;
+        } else {
+            h = hash::label_step(h, fold(b));
+            left -= 1;
+            if left == 0 {
+                labels.push(hash::label_finish(h, len));
+            }
+        }
+        i += 1;
+    }
+    Err(NameError::TooLong)
+}
+
+/// Walks the name that starts at `start` in `pkt`. Each label's hash goes to `labels`, left to
 /// right.
 ///
 /// Verifier: the loop body has no branch but the one that ends the loop. Where a label
 /// starts, what its length byte says and what the hash becomes are computed with masks from
-/// `m`, 1 at a length byte, and an error (a reserved label type or a compression pointer) is
-/// kept in a flag until the walk ends. So each byte is verified once, whatever the verifier's
-/// version and however well it prunes: a walk that branched per byte cost 6.1's verifier its
-/// limit of 8192 pending branches, and 6.12's about 830 instructions per byte.
+/// `m`, 1 at a length byte; the walk stops at the length byte that ends the name (0) or is
+/// none (64 and up: a compression pointer or a reserved type), and what it stopped on is
+/// sorted out after the loop. So each byte is verified once, whatever the verifier's version
+/// and however well it prunes: a walk that branched per byte cost 6.1's verifier its limit of
+/// 8192 pending branches, and 6.12's about 830 instructions per byte.
 #[inline(always)]
 pub fn walk<P: Packet + ?Sized, L: Labels>(
     pkt: &P,
     start: usize,
-    udp_pos: usize,
     labels: &mut L,
 ) -> Result<Name, NameError> {
     use crate::hide;
@@ -141,25 +226,17 @@ pub fn walk<P: Packet + ?Sized, L: Labels>(
     let mut next = 0u64; // index of the next length byte
     let mut len = 0u64; // length of the current label
     let mut h = hash::LABEL_SEED;
-    let mut sum = 0u32;
     let mut count = 0u64; // one more than the labels done, past the first length byte
-    let (mut compressed, mut bad, mut done) = (0u64, 0u64, 0u64);
+    let (mut b, mut m) = (0u64, 0u64);
     let mut i = 0usize;
     while i < MAX_WIRE {
-        let b = hide(pkt.at(start + i) as u64);
-        sum += csum::word_part(b as u8, udp_pos + i);
-        let m = hide(is_zero(i as u64 ^ next));
+        b = hide(pkt.at(start + i) as u64);
+        m = hide(is_zero(i as u64 ^ next));
         let all = hide(m.wrapping_neg()); // all ones at a length byte
         // The label before this length byte is done: its hash stays in its slot.
         slots[(count.wrapping_sub(1) & (LABEL_SLOTS as u64 - 1)) as usize] =
             hash::label_finish(h, len as u8);
         count += m;
-        // The first error found is the one kept.
-        let first = hide(is_zero(compressed | bad)) & m;
-        let top = b >> 6;
-        compressed |= first & (top >> 1) & top;
-        bad |= first & (top ^ (top >> 1)) & 1;
-        done = m & hide(is_zero(b));
         // `x ^ ((x ^ y) & all)` is `y` at a length byte, else `x`: an AND of two unknown
         // values. (6.18's verifier splits its state on an AND of a constant and a value it
         // knows to be 0 or -1.)
@@ -167,18 +244,20 @@ pub fn walk<P: Packet + ?Sized, L: Labels>(
         len ^= (len ^ b) & all;
         let step = hash::label_step(h, fold_bits(b) as u8);
         h = step ^ ((step ^ hash::LABEL_SEED) & all);
-        if done | is_zero(last - i as u64) != 0 {
+        // 1 for a byte of 0 or of 64 and up: `b - 1`, as a byte, is 63 or more.
+        let stops = (((b + 255) & 255) + 193) >> 8;
+        if (m & hide(stops)) | is_zero(hide(last ^ i as u64)) != 0 {
             break;
         }
         i += 1;
     }
-    if compressed != 0 {
+    if m != 0 && b >= 0xC0 {
         return Err(NameError::Compressed);
     }
-    if bad != 0 {
+    if m != 0 && b >= 0x40 {
         return Err(NameError::BadLabel);
     }
-    if done == 0 {
+    if m == 0 || b != 0 {
         return Err(if avail < MAX_WIRE {
             NameError::Truncated
         } else {
@@ -190,10 +269,7 @@ pub fn walk<P: Packet + ?Sized, L: Labels>(
         return Err(NameError::Root);
     }
     labels.set_count(count as usize - 1);
-    Ok(Name {
-        wire_len: i + 1,
-        csum: sum,
-    })
+    Ok(Name { wire_len: i + 1 })
 }
 
 #[cfg(test)]
@@ -216,7 +292,7 @@ mod tests {
     fn walk_str(name: &str) -> Result<(Name, LabelHashes), NameError> {
         let w = wire(name);
         let mut l = LabelHashes::default();
-        walk(&w[..], 0, 0, &mut l).map(|n| (n, l))
+        walk(&w[..], 0, &mut l).map(|n| (n, l))
     }
 
     #[test]
@@ -274,18 +350,18 @@ mod tests {
         .join(".");
         assert_eq!(walk_str(&long).unwrap_err(), NameError::TooLong);
         assert_eq!(
-            walk(&[3, b'f', b'o', b'o', 0xC0, 12][..], 0, 0, &mut hashes),
+            walk(&[3, b'f', b'o', b'o', 0xC0, 12][..], 0, &mut hashes),
             Err(NameError::Compressed)
         );
         assert_eq!(
-            walk(&[0x41, b'x', 0][..], 0, 0, &mut hashes),
+            walk(&[0x41, b'x', 0][..], 0, &mut hashes),
             Err(NameError::BadLabel)
         );
         assert_eq!(
-            walk(&[3, b'f', b'o'][..], 0, 0, &mut hashes),
+            walk(&[3, b'f', b'o'][..], 0, &mut hashes),
             Err(NameError::Truncated)
         );
-        assert_eq!(walk(&[0][..], 0, 0, &mut hashes), Err(NameError::Root));
+        assert_eq!(walk(&[0][..], 0, &mut hashes), Err(NameError::Root));
     }
 
     #[test]
@@ -373,8 +449,12 @@ mod tests {
                 w.truncate(keep);
             }
             let mut l = LabelHashes::default();
-            let got = walk(&w[..], 0, 0, &mut l).map(|n| (n.wire_len, l.hashes[..l.len].to_vec()));
+            let got = walk(&w[..], 0, &mut l).map(|n| (n.wire_len, l.hashes[..l.len].to_vec()));
             assert_eq!(got, reference(&w, 0), "{w:?}");
+            let mut l = LabelHashes::default();
+            let branching =
+                walk_branching(&w[..], 0, &mut l).map(|n| (n.wire_len, l.hashes[..l.len].to_vec()));
+            assert_eq!(branching, got, "{w:?}");
         }
     }
 
@@ -383,10 +463,11 @@ mod tests {
         let w = wire("mixed.Case.example");
         let mut hashes = LabelHashes::default();
         for pos in [0usize, 1] {
-            let n = walk(&w[..], 0, pos, &mut hashes).unwrap();
+            let n = walk(&w[..], 0, &mut hashes).unwrap();
             let mut c = csum::Sum::new();
             c.add_bytes(&w[..n.wire_len], pos);
-            assert_eq!(csum::Sum::from_partial(n.csum).fold(), c.fold());
+            let part = checksum_part(&w[..], 0, n.wire_len, pos);
+            assert_eq!(csum::Sum::from_partial(part).fold(), c.fold());
         }
     }
 }

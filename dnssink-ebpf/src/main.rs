@@ -110,7 +110,7 @@ fn answer(
     if why != 0 {
         return Err(why);
     }
-    let why = question::dnssink_read_question(8) as u32;
+    let why = question::dnssink_read_question() as u32;
     if why != 0 {
         return Err(why);
     }

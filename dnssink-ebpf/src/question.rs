@@ -12,7 +12,7 @@
 
 use core::ptr::{read_volatile, write_volatile};
 
-use aya_ebpf::{macros::map, maps::PerCpuArray};
+use aya_ebpf::{Global, macros::map, maps::PerCpuArray};
 use dnssink_common::{
     answer::{self, HEADER_LEN, Query},
     counters as c,
@@ -41,13 +41,18 @@ pub struct Message {
     /// The query carries an OPT record: the answer gets one.
     pub edns: u8,
     _pad: u8,
-    /// Ones'-complement partial sum of the name's bytes, placed as in the UDP datagram.
-    pub csum: u32,
+    _pad2: u32,
 }
 
 // SAFETY: each CPU has its own value, and a program runs one packet at a time on a CPU,
 // without preemption (the TCP program runs after the XDP program is done with a packet).
 unsafe impl Sync for Message {}
+
+/// Which name walk the program runs: `name::walk_branching`, fewer instructions per byte,
+/// where the kernel's verifier takes it, else `name::walk`. Set by userspace before loading
+/// (a test load picks it); read-only data, so the verifier checks only the walk picked.
+#[unsafe(no_mangle)]
+static BRANCHING_WALK: Global<u8> = Global::new(0);
 
 #[map(name = "MESSAGE")]
 static MESSAGE: PerCpuArray<Message> = PerCpuArray::with_max_entries(1, 0);
@@ -75,7 +80,6 @@ impl Message {
     pub fn name(&self) -> Name {
         Name {
             wire_len: unsafe { read_volatile(&self.wire_len) } as usize & 0x1ff,
-            csum: self.csum,
         }
     }
 }
@@ -94,22 +98,21 @@ impl dnssink_common::Packet for Message {
 
 /// Reads the header and the question of this CPU's [`Message`] into its fields, and the
 /// name's label hashes into the [`Scratch`]: 0, or the counter of a message that is no query
-/// or cannot be parsed. `udp_pos` is the offset of the message in its UDP datagram, for the
-/// name's checksum part (0 over TCP, which does not use it).
+/// or cannot be parsed.
 ///
 /// A global function (exported, of plain numbers): the verifier checks it once, on its own,
 /// for both programs and whatever their paths to it.
 #[unsafe(no_mangle)]
 #[inline(never)]
-pub extern "C" fn dnssink_read_question(udp_pos: u64) -> u64 {
-    match read_question(udp_pos as usize & 0xff) {
+pub extern "C" fn dnssink_read_question() -> u64 {
+    match read_question() {
         Ok(()) => 0,
         Err(why) => why as u64,
     }
 }
 
 #[inline(always)]
-fn read_question(udp_pos: usize) -> Result<(), u32> {
+fn read_question() -> Result<(), u32> {
     let (Some(m), Some(labels)) = (Message::get(), Scratch::get()) else {
         return Err(c::TRUNCATED);
     };
@@ -119,8 +122,12 @@ fn read_question(udp_pos: usize) -> Result<(), u32> {
     let mut hdr = [0u8; HEADER_LEN];
     hdr.copy_from_slice(&m.bytes[..HEADER_LEN]);
     let query = answer::check_header(&hdr)?;
-    let walked =
-        name::walk(&*m, HEADER_LEN, udp_pos + HEADER_LEN, labels).map_err(NameError::counter)?;
+    let walked = if BRANCHING_WALK.load() != 0 {
+        name::walk_branching(&*m, HEADER_LEN, labels)
+    } else {
+        name::walk(&*m, HEADER_LEN, labels)
+    }
+    .map_err(NameError::counter)?;
     let q = HEADER_LEN + (labels.launder(walked.wire_len) & 0x1ff);
     if q + 4 > m.len() {
         return Err(c::TRUNCATED);
@@ -134,7 +141,18 @@ fn read_question(udp_pos: usize) -> Result<(), u32> {
     m.qtype = qtype;
     m.qclass = qclass;
     m.wire_len = walked.wire_len as u16;
-    m.csum = walked.csum;
     m.edns = edns as u8;
     Ok(())
+}
+
+/// The checksum part of the name read into this CPU's message, as it sits in a UDP datagram
+/// (8 + `HEADER_LEN` bytes in), for the answer. A global function: its loop stops at the
+/// name's length, and each of its exits would otherwise fork what follows in the caller.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn dnssink_name_sum() -> u64 {
+    match Message::get() {
+        Some(m) => name::checksum_part(&*m, HEADER_LEN, m.name().wire_len, 8 + HEADER_LEN) as u64,
+        None => 0,
+    }
 }

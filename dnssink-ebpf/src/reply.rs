@@ -19,7 +19,7 @@ use crate::{
     counters,
     frame::Headers,
     ptr::{read, write},
-    question::Message,
+    question::{self, Message},
     rules::Scratch,
 };
 
@@ -43,7 +43,11 @@ const NOT_SENT: u32 = 1 << 16;
 /// frame was resized; `Err(counter)` leaves the frame untouched, to pass.
 #[inline(always)]
 pub fn send(ctx: &XdpContext, h: &Headers, canary: u8) -> Result<u32, u32> {
-    match dnssink_reply(ctx.ctx, h.pack(), canary as u32) {
+    // Measured here, where the frame's pointers are plain: in the global function LLVM
+    // would fold the subtraction into arithmetic on the end pointer, which the verifier
+    // refuses.
+    let frame_len = (ctx.data_end() - ctx.data()) as u32;
+    match dnssink_reply(ctx.ctx, h.pack(), canary as u32, frame_len) {
         v if v & NOT_SENT != 0 => Err(v & !NOT_SENT),
         action => Ok(action),
     }
@@ -53,17 +57,22 @@ pub fn send(ctx: &XdpContext, h: &Headers, canary: u8) -> Result<u32, u32> {
 /// answer once, on its own, and its locals are not on the stack under the caller's.
 #[unsafe(no_mangle)]
 #[inline(never)]
-pub extern "C" fn dnssink_reply(ctx: *mut xdp_md, headers: u32, canary: u32) -> u32 {
+pub extern "C" fn dnssink_reply(
+    ctx: *mut xdp_md,
+    headers: u32,
+    canary: u32,
+    frame_len: u32,
+) -> u32 {
     let ctx = XdpContext::new(ctx);
     let h = Headers::unpack(headers);
-    match build_and_send(&ctx, &h, canary as u8) {
+    match build_and_send(&ctx, &h, canary as u8, (frame_len & 0xffff) as i32) {
         Ok(action) => action,
         Err(why) => why | NOT_SENT,
     }
 }
 
 #[inline(always)]
-fn build_and_send(ctx: &XdpContext, h: &Headers, canary: u8) -> Result<u32, u32> {
+fn build_and_send(ctx: &XdpContext, h: &Headers, canary: u8, frame_len: i32) -> Result<u32, u32> {
     let (Some(cfg), Some(q), Some(scratch)) = (CONFIG.get(0), Message::get(), Scratch::get())
     else {
         return Err(c::TX_FAILED);
@@ -85,11 +94,12 @@ fn build_and_send(ctx: &XdpContext, h: &Headers, canary: u8) -> Result<u32, u32>
     }
     let ports = read::<[u8; 4]>(ctx, h.udp).ok_or(c::TRUNCATED)?;
     sum.add_bytes(&ports, 0);
-    let udp_csum = ans.udp_checksum(sum, &name, q.qtype, q.qclass);
+    let name_sum = question::dnssink_name_sum() as u32;
+    let udp_csum = ans.udp_checksum(sum, &name, name_sum, q.qtype, q.qclass);
 
     let msg_len = ans.message_len(&name);
     let new_len = h.dns() + msg_len;
-    let delta = new_len as i32 - (ctx.data_end() - ctx.data()) as i32;
+    let delta = new_len as i32 - frame_len;
     if unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
         return Err(c::TX_FAILED);
     }

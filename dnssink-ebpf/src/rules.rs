@@ -155,4 +155,16 @@ impl Labels for Scratch {
     fn set_count(&mut self, n: usize) {
         unsafe { write_volatile(&mut self.count, n as u64) };
     }
+
+    #[inline(always)]
+    fn push(&mut self, hash: u64) {
+        let n = self.count() & (LABEL_SLOTS - 1);
+        self.hashes[n] = hash;
+        unsafe { write_volatile(&mut self.count, n as u64 + 1) };
+    }
+
+    #[inline(always)]
+    fn opaque(&mut self, v: usize) -> usize {
+        self.launder(v)
+    }
 }

@@ -351,7 +351,7 @@ fn read_question(skb: *mut __sk_buff, at: u32, avail: u32) -> Result<bool, u32> 
         return Err(c::TRUNCATED);
     }
     m.set_len(n as usize);
-    match question::dnssink_read_question(0) as u32 {
+    match question::dnssink_read_question() as u32 {
         0 => {}
         why => return Err(why),
     }

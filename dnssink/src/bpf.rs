@@ -77,6 +77,27 @@ impl Sinkhole {
     /// Loads the program with no config and no rules yet (or with those of the maps pinned
     /// in `opts.pins`): the verifier's work, which can run while the lists are read.
     pub fn load_program(opts: &LoadOptions) -> Result<Sinkhole> {
+        let mut features = Features::probe();
+        if !features.branching_walk {
+            return Sinkhole::load_with(opts, features);
+        }
+        // The walk with fewer instructions per byte, where this kernel's verifier takes it.
+        match Sinkhole::load_with(opts, features) {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                tracing::info!(
+                    "this kernel's verifier refuses the name walk that branches per byte; \
+                     loading the branch-free one"
+                );
+                tracing::debug!("the refusal: {e:#}");
+                features.branching_walk = false;
+                Sinkhole::load_with(opts, features)
+            }
+        }
+    }
+
+    fn load_with(opts: &LoadOptions, features: Features) -> Result<Sinkhole> {
+        tracing::debug!("loading with {features:?}");
         let t = std::time::Instant::now();
         let mut loader = EbpfLoader::new();
         // A refused program reports the verifier's verdict and statistics, not its full
@@ -96,9 +117,9 @@ impl Sinkhole {
         if let Some(bytes) = opts.log_buffer {
             loader.map_max_entries(maps::EVENTS, bytes);
         }
-        let features = Features::probe();
-        let load_bytes = features.load_bytes as u8;
+        let (load_bytes, walk) = (features.load_bytes as u8, features.branching_walk as u8);
         loader.override_global(dnssink_common::globals::LOAD_BYTES, &load_bytes, true);
+        loader.override_global(dnssink_common::globals::BRANCHING_WALK, &walk, true);
         let mut ebpf = loader.load(OBJECT).with_context(|| match &opts.pins {
             Some(dir) => format!("loading the BPF object with its maps in {}", dir.display()),
             None => "loading the BPF object".to_string(),
@@ -123,18 +144,20 @@ impl Sinkhole {
                 let t = std::time::Instant::now();
                 tcp.load().map(|()| t.elapsed())
             });
-            let loaded = prog.load();
+            let t = std::time::Instant::now();
+            let loaded = prog.load().map(|()| t.elapsed());
             (loaded, tcp.join())
         });
-        loaded.context("loading the XDP program into the kernel")?;
+        let xdp_time = loaded.context("loading the XDP program into the kernel")?;
         let tcp_time = tcp_loaded
             .map_err(|_| anyhow!("the TCP program's loader panicked"))?
             .context("loading the tc program for DNS over TCP into the kernel")?;
         match prog.info() {
             Ok(info) => tracing::debug!(
-                "program loaded: {} bytes translated, {} instructions verified",
+                "program loaded: {} bytes translated, {} instructions verified, in {:.3}s",
                 info.size_translated().unwrap_or(0),
                 info.verified_instruction_count().unwrap_or(0),
+                xdp_time.as_secs_f64()
             ),
             Err(e) => tracing::debug!("no program info: {e}"),
         }
@@ -935,18 +958,25 @@ pub struct Features {
     /// `bpf_xdp_load_bytes` (Linux 5.18): the XDP program copies the message out of the frame
     /// with it; without it, a byte at a time through packet pointers.
     pub load_bytes: bool,
+    /// The name walk that branches per byte (`name::walk_branching`), about a third of the
+    /// instructions per byte of the branch-free one: tried first, and dropped where the
+    /// verifier refuses it (6.1 does).
+    pub branching_walk: bool,
 }
 
-/// Set (to anything), the programs are loaded as for a kernel without `bpf_xdp_load_bytes`.
-pub const NO_LOAD_BYTES: &str = "DNSSINK_NO_LOAD_BYTES";
+/// Set (to anything), the programs are loaded as for an old kernel: without
+/// `bpf_xdp_load_bytes` and with the branch-free name walk, on any kernel. For tests.
+pub const COMPAT: &str = "DNSSINK_COMPAT";
 
 impl Features {
     pub fn probe() -> Features {
         let load_bytes = is_helper_supported(ProgramType::Xdp, BpfHelper::BPF_FUNC_xdp_load_bytes)
             .unwrap_or(false);
-        // For tests: the variant for kernels without the helper (5.10 to 5.17), on any kernel.
-        let load_bytes = load_bytes && std::env::var_os(NO_LOAD_BYTES).is_none();
-        let f = Features { load_bytes };
+        let compat = std::env::var_os(COMPAT).is_some();
+        let f = Features {
+            load_bytes: load_bytes && !compat,
+            branching_walk: !compat,
+        };
         tracing::debug!("kernel features: {f:?}");
         f
     }

@@ -29,7 +29,7 @@ fuzz_target!(|msg: &[u8]| {
         return;
     };
     let mut hashes = LabelHashes::default();
-    let Ok(walked) = name::walk(msg, HEADER_LEN, 8 + HEADER_LEN, &mut hashes) else {
+    let Ok(walked) = name::walk(msg, HEADER_LEN, &mut hashes) else {
         return;
     };
     let qoff = HEADER_LEN + walked.wire_len;

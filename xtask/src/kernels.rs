@@ -154,7 +154,7 @@ pub fn kernels() -> Result<()> {
         };
         let has = |key: &str| log.lines().any(|l| l.contains(key));
         let figures = format!(
-            "verified XDP {} / TCP {} instructions in {}; {}; TCP program {}; {}",
+            "verified XDP {} / TCP {} instructions in {}; {}; {}; TCP program {}; {}",
             count(after("program loaded: ")),
             count(after("TCP program loaded: ")),
             after("programs verified in ").unwrap_or_else(|| "-".into()),
@@ -162,6 +162,11 @@ pub fn kernels() -> Result<()> {
                 "bpf_xdp_load_bytes"
             } else {
                 "no bpf_xdp_load_bytes"
+            },
+            if has("refuses the name walk") {
+                "branch-free name walk"
+            } else {
+                "branching name walk"
             },
             if has("no TCX on this kernel") {
                 "in a tc filter"
@@ -388,7 +393,7 @@ fn initramfs(dir: &Path, k: &Kernel, suites: &[PathBuf]) -> Result<PathBuf> {
          while [ $i -lt 600 ] && kill -0 $pid 2>/dev/null && ! grep -q 'dnssink: attached' /tmp/attach; \
          do sleep 1; i=$((i+1)); done\n\
          kill $pid 2>/dev/null; wait $pid\n\
-         grep -E 'kernel features|program loaded|programs verified|no TCX|attached|detached|error' /tmp/attach | sed 's/^.*DEBUG.*bpf[^ ]* //' | cut -c1-3000\n\
+         grep -E 'kernel features|program loaded|programs verified|no TCX|refuses the name walk|attached|detached|error' /tmp/attach | sed 's/^.*DEBUG.*bpf[^ ]* //' | cut -c1-3000\n\
          grep -q 'dnssink: attached' /tmp/attach || exit 1\n\
          export DNSSINK_PROP_FRAMES=20000\n\
          rc=0\n",

@@ -960,7 +960,7 @@ pub struct Features {
     pub load_bytes: bool,
     /// The name walk that branches per byte (`name::walk_branching`), about a third of the
     /// instructions per byte of the branch-free one: tried first, and dropped where the
-    /// verifier refuses it (6.1 does).
+    /// verifier refuses it (6.1's refused an earlier form of the program built on it).
     pub branching_walk: bool,
 }
 

@@ -53,6 +53,8 @@ pub struct Sinkhole {
     ebpf: Ebpf,
     /// Where the maps (and with `--on-exit keep`, the link) are pinned.
     pins: Option<PathBuf>,
+    /// What the programs were loaded for.
+    features: Features,
 }
 
 /// How to load the program.
@@ -177,6 +179,7 @@ impl Sinkhole {
         Ok(Sinkhole {
             ebpf,
             pins: opts.pins.clone(),
+            features,
         })
     }
 
@@ -330,7 +333,11 @@ impl Sinkhole {
     /// (Linux 6.6), pinned in `keep` (the directory) when the program must outlive this
     /// process; else as a filter in a clsact qdisc (see [`TcFilter`]).
     fn attach_tcp(&mut self, iface: &str, keep: Option<&Path>) -> Result<()> {
+        let tcx = self.features.tcx;
         let prog = self.tcp_program_mut();
+        if !tcx {
+            return TcFilter::attach(prog, iface, keep.is_some());
+        }
         let tcx = TcAttachOptions::TcxOrder(LinkOrder::default());
         let id = match prog.attach_with_options(iface, TcAttachType::Ingress, tcx) {
             Ok(id) => id,
@@ -962,10 +969,14 @@ pub struct Features {
     /// instructions per byte of the branch-free one: tried first, and dropped where the
     /// verifier refuses it (6.1's refused an earlier form of the program built on it).
     pub branching_walk: bool,
+    /// TCX (6.6), tried when the TCP program is attached: a kernel without it refuses the
+    /// attach type, and the program goes in a tc filter.
+    pub tcx: bool,
 }
 
-/// Set (to anything), the programs are loaded as for an old kernel: without
-/// `bpf_xdp_load_bytes` and with the branch-free name walk, on any kernel. For tests.
+/// Set (to anything), the programs are loaded and attached as for an old kernel: without
+/// `bpf_xdp_load_bytes`, with the branch-free name walk, and the TCP program in a tc filter,
+/// on any kernel. For tests.
 pub const COMPAT: &str = "DNSSINK_COMPAT";
 
 impl Features {
@@ -976,6 +987,7 @@ impl Features {
         let f = Features {
             load_bytes: load_bytes && !compat,
             branching_walk: !compat,
+            tcx: !compat,
         };
         tracing::debug!("kernel features: {f:?}");
         f

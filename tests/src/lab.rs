@@ -411,8 +411,14 @@ impl Lab {
 
     /// Starts `dnssink attach` on the gateway's LAN interface and waits until it is attached.
     pub fn start_dnssink(&mut self, args: &[&str]) -> Result<String> {
+        self.start_dnssink_env(args, &[])
+    }
+
+    /// [`Lab::start_dnssink`] with variables in its environment (`DNSSINK_COMPAT`...).
+    pub fn start_dnssink_env(&mut self, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
         let mut cmd = self.gateway.dnssink()?;
         cmd.args(["attach", GATEWAY_IF]).args(args);
+        cmd.envs(env.iter().copied());
         let mut p = Proc::spawn("dnssink", cmd)?;
         let line = p.wait_for("dnssink: attached", Duration::from_secs(60))?;
         self.procs.push(p);

@@ -559,6 +559,69 @@ fn keep_survives_kill_9_and_a_restart_adopts_without_a_gap() {
     resolved(&d);
 }
 
+/// The TCP programs in tc filters on the LAN interface's ingress (`tc filter show`).
+fn tc_filters(lab: &Lab) -> usize {
+    let out = lab
+        .gateway
+        .cmd("tc")
+        .args(["filter", "show", "dev", GATEWAY_IF, "ingress"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("dnssink_tcp"))
+        .count()
+}
+
+/// Without TCX (before 6.6; forced here, as `DNSSINK_COMPAT` loads for an old kernel) the
+/// TCP program is a tc filter: it answers over TCP and goes when the daemon stops; with
+/// `--on-exit keep` it stays through `kill -9`, the next start puts its program in the same
+/// filter, and `detach` removes it.
+#[test]
+fn without_tcx_the_tcp_program_is_a_tc_filter_kept_adopted_and_detached() {
+    let mut lab = Lab::new().unwrap();
+    let block = lists("");
+    let compat = [("DNSSINK_COMPAT", "1")];
+    let line = lab.start_dnssink_env(&block.args(), &compat).unwrap();
+    assert_eq!(tc_filters(&lab), 1, "{line}");
+    assert!(!pins(&lab).join("tcp-link").exists());
+    sinkholed(
+        &lab.dig_with(GW4, "ads.example.test", "A", &["+tcp"])
+            .unwrap(),
+    );
+    let (status, _) = lab.procs.last_mut().unwrap().stop().unwrap();
+    assert!(status.success());
+    assert_eq!(tc_filters(&lab), 0, "the filter goes with the daemon");
+
+    let keep = [&block.args()[..], &["--on-exit", "keep"]].concat();
+    lab.start_dnssink_env(&keep, &compat).unwrap();
+    lab.procs.last_mut().unwrap().kill().unwrap();
+    assert_eq!(tc_filters(&lab), 1);
+    sinkholed(
+        &lab.dig_with(GW4, "ads.example.test", "A", &["+tcp"])
+            .unwrap(),
+    );
+
+    let bigger = lists("new.test\n");
+    let keep = [&bigger.args()[..], &["--on-exit", "keep"]].concat();
+    lab.start_dnssink_env(&keep, &compat).unwrap();
+    sinkholed(&lab.dig_with(GW4, "new.test", "A", &["+tcp"]).unwrap());
+    assert_eq!(tc_filters(&lab), 1, "the kept filter, its program replaced");
+    // Both answers of the kept instance's maps (the first instance's went with it).
+    assert_eq!(stats(&lab)["answered_tcp"], 2);
+    let (status, _) = lab.procs.last_mut().unwrap().stop().unwrap();
+    assert!(status.success());
+    assert_eq!(tc_filters(&lab), 1);
+
+    dnssink(&lab, &["detach", GATEWAY_IF]);
+    assert_eq!(tc_filters(&lab), 0);
+    assert!(!xdp_on_lan(&lab));
+    resolved(
+        &lab.dig_with(GW4, "ads.example.test", "A", &["+tcp"])
+            .unwrap(),
+    );
+}
+
 #[test]
 fn detach_mode_removes_the_program_even_after_kill_9() {
     let mut lab = Lab::new().unwrap();

@@ -8,6 +8,25 @@ pub mod frame;
 pub mod lab;
 pub mod tcp;
 
+/// The XDP actions a program returns.
+pub const XDP_DROP: u32 = 1;
+pub const XDP_PASS: u32 = 2;
+pub const XDP_TX: u32 = 3;
+
+/// A list file holding `text`, removed when dropped.
+pub fn list(text: &str) -> tempfile::NamedTempFile {
+    use std::io::Write as _;
+    let mut f = tempfile::NamedTempFile::new().expect("a temporary file");
+    f.write_all(text.as_bytes())
+        .expect("writing a temporary file");
+    f
+}
+
+/// The path of a file made by [`list`], for a command line.
+pub fn path(f: &tempfile::NamedTempFile) -> &str {
+    f.path().to_str().expect("a UTF-8 temporary path")
+}
+
 /// Path of a file under the workspace's `../shared/blocklists/`.
 pub fn shared_list(name: &str) -> std::path::PathBuf {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

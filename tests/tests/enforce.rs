@@ -3,7 +3,6 @@
 //! an outside host with a resolver of its own and TCP and UDP listeners.
 
 use std::{
-    io::Write as _,
     net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
     sync::{
         Mutex,
@@ -13,12 +12,7 @@ use std::{
 };
 
 use dnssink_tests::lab::{GW4, GW6, Lab, OUT4, OUT6, OUTSIDE_A, RESOLVER_A, in_netns};
-
-fn list(text: &str) -> tempfile::NamedTempFile {
-    let mut f = tempfile::NamedTempFile::new().unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-    f
-}
+use dnssink_tests::list;
 
 /// Listens on the outside host until `stop`, recording every TCP connection and UDP datagram
 /// as "tcp ADDR" or "udp ADDR".

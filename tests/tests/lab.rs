@@ -1,21 +1,12 @@
 //! End to end in network namespaces: `dig` on a client, `dnssink attach` on the gateway's
 //! LAN veth, and a real resolver (dnsmasq) on the gateway behind it.
 
-use std::{io::Write as _, process::Command, time::Duration};
+use std::{process::Command, time::Duration};
 
 use dnssink_tests::lab::{
     self, Dig, GATEWAY_IF, GW4, GW6, Lab, Netns, Proc, RESOLVER_A, RESOLVER_AAAA, dnssink_bin,
 };
-
-fn list(text: &str) -> tempfile::NamedTempFile {
-    let mut f = tempfile::NamedTempFile::new().unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-    f
-}
-
-fn path(f: &tempfile::NamedTempFile) -> &str {
-    f.path().to_str().unwrap()
-}
+use dnssink_tests::{list, path};
 
 const BLOCK: &str = "\
 ! adblock

@@ -12,14 +12,11 @@ use dnssink::{
 };
 use dnssink_common::policy::{PROTO_TCP, PROTO_UDP};
 use dnssink_tests::frame::{self, Spec, query};
+use dnssink_tests::{XDP_DROP, XDP_PASS, XDP_TX};
 use hickory_proto::{
     op::ResponseCode,
     rr::{RData, RecordType},
 };
-
-const XDP_DROP: u32 = 1;
-const XDP_PASS: u32 = 2;
-const XDP_TX: u32 = 3;
 
 /// A sinkhole that blocks `ads.test`, with the canaries, internal resolvers 198.18.0.1 and
 /// 2001:db8::1, tcp/5222 blocked, and the given blocked destinations.

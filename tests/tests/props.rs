@@ -29,14 +29,11 @@ use dnssink::{
     rules::RuleSet,
 };
 use dnssink_tests::frame::{self, Spec};
+use dnssink_tests::{XDP_DROP, XDP_PASS, XDP_TX};
 use hickory_proto::{
     op::{Edns, Message, MessageType, OpCode, Query, ResponseCode},
     rr::{Name, RecordType},
 };
-
-const XDP_DROP: u32 = 1;
-const XDP_PASS: u32 = 2;
-const XDP_TX: u32 = 3;
 
 const EXACT: usize = 40;
 const SUBTREE: usize = 40;

@@ -4,7 +4,6 @@
 //! checked against the queries sent.
 
 use std::{
-    io::Write as _,
     net::UdpSocket,
     os::unix::net::UnixDatagram,
     sync::atomic::{AtomicBool, Ordering},
@@ -15,21 +14,12 @@ use dnssink_tests::{
     frame::query,
     lab::{self, Dig, GATEWAY_IF, GW4, GW6, Lab, Proc, RESOLVER_A, in_netns},
 };
+use dnssink_tests::{list, path};
 use hickory_proto::{
     op::{Message, ResponseCode},
     rr::RecordType,
 };
 use serde_json::Value;
-
-fn list(text: &str) -> tempfile::NamedTempFile {
-    let mut f = tempfile::NamedTempFile::new().unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-    f
-}
-
-fn path(f: &tempfile::NamedTempFile) -> &str {
-    f.path().to_str().unwrap()
-}
 
 /// The lab's lists: a domains list (exact) and an adblock list (subtrees).
 struct Lists {

@@ -13,13 +13,11 @@ use dnssink::{
 };
 use dnssink_common::config::Config;
 use dnssink_tests::frame::{self, CLIENT_MAC, GATEWAY_MAC, Parsed, Spec, query};
+use dnssink_tests::{XDP_DROP, XDP_PASS, XDP_TX};
 use hickory_proto::{
     op::{MessageType, ResponseCode},
     rr::{RData, RecordType},
 };
-
-const XDP_PASS: u32 = 2;
-const XDP_TX: u32 = 3;
 
 const BLOCK: &str = "\
 ||ads.test^
@@ -319,8 +317,6 @@ fn with_name(wire_name: &[u8], edns: bool) -> Vec<u8> {
     }
     m
 }
-
-const XDP_DROP: u32 = 1;
 
 /// Runs a query for a blocked name that hickory may not parse (whatever follows its question
 /// is not read): the answer must be the sinkhole answer to exactly its question, with an OPT

@@ -14,9 +14,9 @@ use tokio::{
 };
 
 use crate::{
-    bpf::{self, LoadOptions, Sinkhole},
+    bpf::{LoadOptions, Sinkhole},
     cli::{AttachArgs, OnExit},
-    control, iplist, metrics, pin,
+    control, host, iplist, metrics, pin,
     qlog::{self, Entry, Window},
     response,
     state::{self, ListState, State},
@@ -50,8 +50,8 @@ impl Instance {
             bail!("no list: give at least one --blocklist FILE");
         }
         let iface = args.iface.clone();
-        bpf::check_interface(&iface)?;
-        bpf::check_privileges()?;
+        host::check_interface(&iface)?;
+        host::check_privileges()?;
         if let Ok(old) = State::load(&iface)
             && old.pid != std::process::id()
             && state::alive(old.pid)
@@ -88,7 +88,7 @@ impl Instance {
         let ip_rules = args.ip_rules()?;
         let config = args.config(&ip_rules);
         let clients = if args.clients.is_empty() {
-            let nets = bpf::interface_subnets(&iface)?;
+            let nets = host::interface_subnets(&iface)?;
             // A link-local network alone (every IPv6 link has one) is not a LAN's.
             let link_local = |n: &ipnet::IpNet| match n {
                 ipnet::IpNet::V6(v6) => v6.addr().segments()[0] & 0xffc0 == 0xfe80,
@@ -307,7 +307,7 @@ fn internal_resolvers(args: &AttachArgs) -> Vec<std::net::IpAddr> {
         return Vec::new();
     }
     let mut out = args.resolvers.clone();
-    let own = bpf::interface_addresses(&args.iface).unwrap_or_else(|e| {
+    let own = host::interface_addresses(&args.iface).unwrap_or_else(|e| {
         tracing::warn!("{e:#}");
         Vec::new()
     });

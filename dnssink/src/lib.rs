@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config_file;
 pub mod control;
 pub mod daemon;
+pub mod host;
 pub mod iplist;
 pub mod lists;
 pub mod metrics;

@@ -7,7 +7,7 @@ use clap::Parser as _;
 use dnssink::{
     bpf,
     cli::{Cli, Command, LogArgs, QueryArgs},
-    config_file, control, daemon, pin, qlog,
+    config_file, control, daemon, host, pin, qlog,
     state::{self, State},
 };
 
@@ -69,7 +69,7 @@ fn check_config(path: &std::path::Path) -> Result<()> {
         let ips = args
             .ip_rules()
             .with_context(|| format!("{}: [[interface]] {:?}", path.display(), args.iface))?;
-        let present = if bpf::check_interface(&args.iface).is_ok() {
+        let present = if host::check_interface(&args.iface).is_ok() {
             ""
         } else {
             " (not present on this machine)"

@@ -2,7 +2,6 @@
 
 use std::{
     collections::HashMap as StdHashMap,
-    io,
     path::{Path, PathBuf},
 };
 
@@ -15,23 +14,28 @@ use aya::{
         Array, ArrayOfMaps, HashMap, LpmTrie, Map, MapData, PerCpuArray, RingBuf, lpm_trie::Key,
     },
     programs::{
-        LinkOrder, ProgramError, ProgramType, SchedClassifier, TcAttachType, Xdp, XdpMode,
+        LinkOrder, ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
         links::{FdLink, PinnedLink},
         tc::{
             NlOptions, SchedClassifierLink, TcAttachOptions, TcError, TcHandle, qdisc_add_clsact,
         },
         xdp::{XdpError, XdpLink, XdpLinkId},
     },
-    sys::{BpfHelper, is_helper_supported},
 };
 use dnssink_common::{
     config::Config,
     counters, maps,
     policy::{self, IpRule},
-    table::Bucket,
 };
 
-use crate::{iplist::IpRules, rules::RuleSet};
+use crate::{
+    host::{Features, driver},
+    iplist::IpRules,
+    rules::RuleSet,
+};
+
+mod sys;
+use sys::{create_table, create_trie};
 
 /// The program object, built by build.rs.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dnssink"));
@@ -628,368 +632,4 @@ fn attach_error(e: ProgramError, iface: &str, mode: XdpMode) -> anyhow::Error {
         _ => format!("cannot attach to {iface} in {} mode", mode_name(mode)),
     };
     anyhow::Error::new(e).context(msg)
-}
-
-/// A new ARRAY map holding `buckets`, written through a shared mapping of the map's memory:
-/// one copy instead of a syscall per bucket.
-/// The attributes of BPF_MAP_CREATE that dnssink sets.
-#[repr(C)]
-#[derive(Default)]
-struct MapCreate {
-    map_type: u32,
-    key_size: u32,
-    value_size: u32,
-    max_entries: u32,
-    map_flags: u32,
-    inner_map_fd: u32,
-    numa_node: u32,
-    map_name: [u8; 16],
-    map_ifindex: u32,
-    btf_fd: u32,
-    btf_key_type_id: u32,
-    btf_value_type_id: u32,
-    btf_vmlinux_value_type_id: u32,
-    map_extra: u64,
-}
-
-fn map_create(attr: &MapCreate) -> io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd as _;
-    const BPF_MAP_CREATE: libc::c_long = 0;
-    // SAFETY: BPF_MAP_CREATE with an attr that lives across the call; the result is a new fd.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_MAP_CREATE,
-            attr as *const MapCreate,
-            std::mem::size_of::<MapCreate>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this fd, and nothing else owns it.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
-}
-
-/// A BTF object of plain types for a map made outside the object: a key struct of
-/// `key_size` bytes (type 4) and a value struct of `value_size` bytes (type 6).
-///
-/// An LPM trie for a map-in-map slot needs BTF like the slot's template has: from 5.15 to
-/// 6.1 the kernel compares where the two have a timer, which is "none" for a struct value
-/// with BTF and "not looked for" for a map without BTF (or a value that is no struct), and
-/// refuses the update (EINVAL) when they differ.
-fn plain_btf(key_size: u32, value_size: u32) -> io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd as _;
-    const BPF_BTF_LOAD: libc::c_long = 18;
-    const INT: u32 = 1 << 24;
-    const ARRAY: u32 = 3 << 24;
-    const STRUCT: u32 = 4 << 24;
-    let strings = b"\0u32\0u8\0key\0b\0value\0";
-    #[rustfmt::skip]
-    let types: [u32; 32] = [
-        1, INT, 4, 32, // 1: u32
-        5, INT, 1, 8, // 2: u8
-        0, ARRAY, 0, 2, 1, key_size, // 3: [u8; key_size]
-        8, STRUCT | 1, key_size, 12, 3, 0, // 4: struct key { b: [u8; key_size] }
-        0, ARRAY, 0, 2, 1, value_size, // 5: [u8; value_size]
-        14, STRUCT | 1, value_size, 12, 5, 0, // 6: struct value { b: [u8; value_size] }
-    ];
-    let type_len = (types.len() * 4) as u32;
-    let mut blob = Vec::new();
-    blob.extend_from_slice(&0xeb9fu16.to_le_bytes());
-    blob.extend_from_slice(&[1, 0]); // version, flags
-    for v in [24, 0, type_len, type_len, strings.len() as u32] {
-        blob.extend_from_slice(&v.to_le_bytes());
-    }
-    for t in &types {
-        blob.extend_from_slice(&t.to_le_bytes());
-    }
-    blob.extend_from_slice(strings);
-    #[repr(C)]
-    struct BtfLoad {
-        btf: u64,
-        log_buf: u64,
-        size: u32,
-        log_size: u32,
-        log_level: u32,
-        // Zero, not padding: a kernel that does not know the fields past its own refuses
-        // an attr whose bytes there are not zero.
-        _pad: u32,
-    }
-    let attr = BtfLoad {
-        btf: blob.as_ptr() as u64,
-        log_buf: 0,
-        size: blob.len() as u32,
-        log_size: 0,
-        log_level: 0,
-        _pad: 0,
-    };
-    // SAFETY: BPF_BTF_LOAD of a blob and an attr that live across the call.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_BTF_LOAD,
-            &attr as *const BtfLoad,
-            std::mem::size_of::<BtfLoad>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this fd, and nothing else owns it.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
-}
-
-/// An empty LPM trie of `entries` for a block list slot, with BTF (see [`plain_btf`]).
-fn create_trie<K: aya::Pod, V: aya::Pod>(entries: u32) -> Result<LpmTrie<MapData, K, V>> {
-    use std::os::fd::AsRawFd as _;
-    const BPF_MAP_TYPE_LPM_TRIE: u32 = 11;
-    const NO_PREALLOC: u32 = 1;
-    let key_size = std::mem::size_of::<Key<K>>() as u32;
-    let value_size = std::mem::size_of::<V>() as u32;
-    let btf = plain_btf(key_size, value_size).context("loading BTF for a block list")?;
-    let mut attr = MapCreate {
-        map_type: BPF_MAP_TYPE_LPM_TRIE,
-        key_size,
-        value_size,
-        max_entries: entries,
-        map_flags: NO_PREALLOC,
-        btf_fd: btf.as_raw_fd() as u32,
-        btf_key_type_id: 4,
-        btf_value_type_id: 6,
-        ..MapCreate::default()
-    };
-    attr.map_name[..13].copy_from_slice(b"dnssink_block");
-    let fd = map_create(&attr).context("creating a block list (BPF_MAP_CREATE)")?;
-    let map = Map::from_map_data(MapData::from_fd(fd)?)?;
-    Ok(LpmTrie::try_from(map)?)
-}
-
-fn create_table(buckets: &[Bucket]) -> Result<MapData> {
-    const BPF_MAP_TYPE_ARRAY: u32 = 2;
-    let n = u32::try_from(buckets.len()).context("rule table too large")?;
-    let bytes = std::mem::size_of_val(buckets);
-    let mut attr = MapCreate {
-        map_type: BPF_MAP_TYPE_ARRAY,
-        key_size: 4,
-        value_size: std::mem::size_of::<Bucket>() as u32,
-        max_entries: n,
-        map_flags: dnssink_common::TABLE_MAP_FLAGS,
-        ..MapCreate::default()
-    };
-    attr.map_name[..12].copy_from_slice(b"dnssink_rule");
-    let fd = map_create(&attr).map_err(|e| {
-        anyhow!("BPF_MAP_CREATE: {e} (is the memlock limit too low for a table this size?)")
-    })?;
-    let page = 4096;
-    let len = bytes.div_ceil(page) * page;
-    // SAFETY: a shared mapping of the map's own memory, written within `bytes`, then unmapped.
-    unsafe {
-        let p = libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            std::os::fd::AsRawFd::as_raw_fd(&fd),
-            0,
-        );
-        if p == libc::MAP_FAILED {
-            bail!("mapping the rule table: {}", io::Error::last_os_error());
-        }
-        std::ptr::copy_nonoverlapping(buckets.as_ptr() as *const u8, p as *mut u8, bytes);
-        libc::munmap(p, len);
-    }
-    MapData::from_fd(fd).context("opening the rule table")
-}
-
-/// The kernel driver of `iface` (`veth`, `virtio_net`...), from the ethtool ioctl.
-pub fn driver(iface: &str) -> Option<String> {
-    #[repr(C)]
-    struct DrvInfo {
-        cmd: u32,
-        driver: [u8; 32],
-        rest: [u8; 160],
-    }
-    #[repr(C)]
-    struct IfReq {
-        name: [u8; libc::IFNAMSIZ],
-        data: *mut DrvInfo,
-        _pad: [u8; 16],
-    }
-    const ETHTOOL_GDRVINFO: u32 = 3;
-    if iface.len() >= libc::IFNAMSIZ {
-        return None;
-    }
-    let mut info = DrvInfo {
-        cmd: ETHTOOL_GDRVINFO,
-        driver: [0; 32],
-        rest: [0; 160],
-    };
-    let mut req = IfReq {
-        name: [0; libc::IFNAMSIZ],
-        data: &mut info,
-        _pad: [0; 16],
-    };
-    req.name[..iface.len()].copy_from_slice(iface.as_bytes());
-    // SAFETY: a plain socket and the SIOCETHTOOL ioctl with buffers that outlive the call.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
-        if fd < 0 {
-            return None;
-        }
-        let r = libc::ioctl(fd, libc::SIOCETHTOOL, &mut req);
-        libc::close(fd);
-        if r != 0 {
-            return None;
-        }
-    }
-    let end = info.driver.iter().position(|&b| b == 0).unwrap_or(32);
-    Some(String::from_utf8_lossy(&info.driver[..end]).into_owned())
-}
-
-/// Fails with a clear message unless the process may load and attach XDP programs.
-pub fn check_privileges() -> Result<()> {
-    const CAP_NET_ADMIN: u32 = 12;
-    const CAP_SYS_ADMIN: u32 = 21;
-    const CAP_BPF: u32 = 39;
-    let status =
-        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
-    let eff = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .ok_or_else(|| anyhow!("no CapEff in /proc/self/status"))?;
-    let has = |c: u32| eff & (1 << c) != 0;
-    if !has(CAP_NET_ADMIN) || !(has(CAP_BPF) || has(CAP_SYS_ADMIN)) {
-        bail!(
-            "dnssink needs root, or the capabilities CAP_BPF and CAP_NET_ADMIN, to load and attach \
-             its XDP program: run it with sudo"
-        );
-    }
-    Ok(())
-}
-
-/// Fails unless `iface` exists.
-pub fn check_interface(iface: &str) -> Result<u32> {
-    let c = std::ffi::CString::new(iface).map_err(|_| anyhow!("bad interface name {iface:?}"))?;
-    // SAFETY: a NUL-terminated string.
-    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if idx == 0 {
-        bail!(
-            "no such interface: {iface} ({})",
-            io::Error::last_os_error()
-        );
-    }
-    Ok(idx)
-}
-
-/// The subnets of `iface` and of its VLANs (`IFACE.N`): the default clients.
-pub fn interface_subnets(iface: &str) -> Result<Vec<ipnet::IpNet>> {
-    let mut out: Vec<ipnet::IpNet> = Vec::new();
-    for n in interface_nets(iface)? {
-        if !out.contains(&n.trunc()) {
-            out.push(n.trunc());
-        }
-    }
-    Ok(out)
-}
-
-/// The addresses of `iface` and of its VLANs (`IFACE.N`), link-local ones included: the
-/// gateway's own, which count as internal resolvers once any `--resolver` is given.
-pub fn interface_addresses(iface: &str) -> Result<Vec<IpAddr>> {
-    let mut out: Vec<IpAddr> = Vec::new();
-    for n in interface_nets(iface)? {
-        if !out.contains(&n.addr()) {
-            out.push(n.addr());
-        }
-    }
-    Ok(out)
-}
-
-/// Every address of `iface` and of its VLANs, with its prefix length.
-fn interface_nets(iface: &str) -> Result<Vec<ipnet::IpNet>> {
-    let mut out = Vec::new();
-    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs allocates a list that is read here and freed below.
-    if unsafe { libc::getifaddrs(&mut ifap) } != 0 {
-        bail!(
-            "reading the addresses of {iface}: {}",
-            io::Error::last_os_error()
-        );
-    }
-    let vlan = format!("{iface}.");
-    let mut p = ifap;
-    while !p.is_null() {
-        // SAFETY: a node of the list getifaddrs returned, not yet freed.
-        let a = unsafe { &*p };
-        p = a.ifa_next;
-        if a.ifa_addr.is_null() || a.ifa_netmask.is_null() {
-            continue;
-        }
-        // SAFETY: ifa_name is a NUL-terminated string.
-        let name = unsafe { std::ffi::CStr::from_ptr(a.ifa_name) }.to_string_lossy();
-        if name != iface && !name.starts_with(&vlan) {
-            continue;
-        }
-        // SAFETY: the family says which sockaddr each pointer holds.
-        let net = unsafe {
-            match i32::from((*a.ifa_addr).sa_family) {
-                libc::AF_INET => {
-                    let addr = &*(a.ifa_addr as *const libc::sockaddr_in);
-                    let mask = &*(a.ifa_netmask as *const libc::sockaddr_in);
-                    let ip = std::net::Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr));
-                    let len = u32::from_be(mask.sin_addr.s_addr).count_ones() as u8;
-                    ipnet::Ipv4Net::new(ip, len).ok().map(ipnet::IpNet::V4)
-                }
-                libc::AF_INET6 => {
-                    let addr = &*(a.ifa_addr as *const libc::sockaddr_in6);
-                    let mask = &*(a.ifa_netmask as *const libc::sockaddr_in6);
-                    let ip = std::net::Ipv6Addr::from(addr.sin6_addr.s6_addr);
-                    let len = u128::from_be_bytes(mask.sin6_addr.s6_addr).count_ones() as u8;
-                    ipnet::Ipv6Net::new(ip, len).ok().map(ipnet::IpNet::V6)
-                }
-                _ => None,
-            }
-        };
-        out.extend(net);
-    }
-    // SAFETY: the list from getifaddrs, freed once.
-    unsafe { libc::freeifaddrs(ifap) };
-    Ok(out)
-}
-
-/// What the kernel offers that the programs can use, probed (never read off the version:
-/// backports make versions lie).
-#[derive(Clone, Copy, Debug)]
-pub struct Features {
-    /// `bpf_xdp_load_bytes` (Linux 5.18): the XDP program copies the message out of the frame
-    /// with it; without it, a byte at a time through packet pointers.
-    pub load_bytes: bool,
-    /// The name walk that branches per byte (`name::walk_branching`), about a third of the
-    /// instructions per byte of the branch-free one: tried first, and dropped where the
-    /// verifier refuses it (6.1's refused an earlier form of the program built on it).
-    pub branching_walk: bool,
-    /// TCX (6.6), tried when the TCP program is attached: a kernel without it refuses the
-    /// attach type, and the program goes in a tc filter.
-    pub tcx: bool,
-}
-
-/// Set (to anything), the programs are loaded and attached as for an old kernel: without
-/// `bpf_xdp_load_bytes`, with the branch-free name walk, and the TCP program in a tc filter,
-/// on any kernel. For tests.
-pub const COMPAT: &str = "DNSSINK_COMPAT";
-
-impl Features {
-    pub fn probe() -> Features {
-        let load_bytes = is_helper_supported(ProgramType::Xdp, BpfHelper::BPF_FUNC_xdp_load_bytes)
-            .unwrap_or(false);
-        let compat = std::env::var_os(COMPAT).is_some();
-        let f = Features {
-            load_bytes: load_bytes && !compat,
-            branching_walk: !compat,
-            tcx: !compat,
-        };
-        tracing::debug!("kernel features: {f:?}");
-        f
-    }
 }

@@ -58,19 +58,39 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind and its flag bit in the rule table: the one mapping, read both ways.
+    const FLAGS: [(Kind, u8); 8] = {
+        use dnssink_common::rule::*;
+        [
+            (Kind::BlockExact, BLOCK_EXACT),
+            (Kind::BlockSubtree, BLOCK_SUBTREE),
+            (Kind::BlockBelow, BLOCK_BELOW),
+            (Kind::AllowExact, ALLOW_EXACT),
+            (Kind::AllowSubtree, ALLOW_SUBTREE),
+            (Kind::AllowBelow, ALLOW_BELOW),
+            (Kind::CanaryNxdomain, CANARY_NXDOMAIN),
+            (Kind::CanaryNodata, CANARY_NODATA),
+        ]
+    };
+
     /// The rule-map flag for this kind.
     pub const fn flag(self) -> u8 {
-        use dnssink_common::rule::*;
-        match self {
-            Kind::BlockExact => BLOCK_EXACT,
-            Kind::BlockSubtree => BLOCK_SUBTREE,
-            Kind::BlockBelow => BLOCK_BELOW,
-            Kind::AllowExact => ALLOW_EXACT,
-            Kind::AllowSubtree => ALLOW_SUBTREE,
-            Kind::AllowBelow => ALLOW_BELOW,
-            Kind::CanaryNxdomain => CANARY_NXDOMAIN,
-            Kind::CanaryNodata => CANARY_NODATA,
+        let mut i = 0;
+        while i < Self::FLAGS.len() {
+            if Self::FLAGS[i].0 as u8 == self as u8 {
+                return Self::FLAGS[i].1;
+            }
+            i += 1;
         }
+        0
+    }
+
+    /// The kind whose flag is `flag` (a single bit).
+    pub fn of_flag(flag: u8) -> Option<Kind> {
+        Self::FLAGS
+            .iter()
+            .find(|(_, f)| *f == flag)
+            .map(|(k, _)| *k)
     }
 
     fn with_role(self, role: Role) -> Kind {
@@ -587,6 +607,18 @@ pub fn collect(path: &str, bytes: &[u8], opts: &Options) -> (Summary, Vec<(Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_has_its_own_flag_bit_both_ways() {
+        let mut seen = 0u8;
+        for bit in 0..8 {
+            let kind = Kind::of_flag(1 << bit).expect("every bit is a kind");
+            assert_eq!(kind.flag(), 1 << bit, "{kind:?}");
+            seen |= kind.flag();
+        }
+        assert_eq!(seen, 0xff);
+        assert_eq!(Kind::of_flag(0), None);
+    }
 
     fn rules(text: &str, opts: &Options) -> (Summary, Vec<(String, Kind)>) {
         let (s, r) = collect("t", text.as_bytes(), opts);

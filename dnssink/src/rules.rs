@@ -115,8 +115,8 @@ impl RuleSet {
                     i += 1;
                 }
                 for bit in 0..8 {
-                    if f & (1 << bit) != 0 {
-                        *set.by_kind.entry(kind_of(1 << bit)).or_default() += 1;
+                    if let Some(kind) = Kind::of_flag(f & (1 << bit)) {
+                        *set.by_kind.entry(kind).or_default() += 1;
                         distinct += 1;
                     }
                 }
@@ -183,20 +183,6 @@ impl RuleSet {
             v.visit(f, i == 0);
         }
         v
-    }
-}
-
-fn kind_of(flag: u8) -> Kind {
-    use dnssink_common::rule::*;
-    match flag {
-        BLOCK_EXACT => Kind::BlockExact,
-        BLOCK_SUBTREE => Kind::BlockSubtree,
-        BLOCK_BELOW => Kind::BlockBelow,
-        ALLOW_EXACT => Kind::AllowExact,
-        ALLOW_SUBTREE => Kind::AllowSubtree,
-        ALLOW_BELOW => Kind::AllowBelow,
-        CANARY_NXDOMAIN => Kind::CanaryNxdomain,
-        _ => Kind::CanaryNodata,
     }
 }
 

@@ -90,10 +90,7 @@ fn check_config(path: &std::path::Path) -> Result<()> {
 
 fn query(args: QueryArgs) -> Result<()> {
     let lists = if args.lists.blocklists.is_empty() && args.lists.allowlists.is_empty() {
-        let iface = match args.iface {
-            Some(i) => i,
-            None => only_instance()?,
-        };
+        let iface = instance(args.iface)?;
         let st = State::read(&iface)?;
         Cli::attach_args(&st.args)
             .context("the running instance's arguments")?
@@ -124,8 +121,11 @@ fn kept(iface: &str) -> bool {
     pin::dir(iface).join(pin::LINK).exists()
 }
 
-/// The one instance in this namespace.
-fn only_instance() -> Result<String> {
+/// The instance a command names, or the one instance in this namespace.
+fn instance(iface: Option<String>) -> Result<String> {
+    if let Some(i) = iface {
+        return Ok(i);
+    }
     let mut found = instances()?;
     match found.len() {
         1 => Ok(found.remove(0)),
@@ -138,10 +138,7 @@ fn only_instance() -> Result<String> {
 }
 
 fn stats(iface: Option<String>, json: bool) -> Result<()> {
-    let iface = match iface {
-        Some(i) => i,
-        None => only_instance()?,
-    };
+    let iface = instance(iface)?;
     if !instances()?.contains(&iface) {
         bail!("dnssink is not attached to {iface} here");
     }
@@ -279,10 +276,7 @@ fn detach(iface: &str, timeout: Duration) -> Result<()> {
 }
 
 fn log(args: LogArgs) -> Result<()> {
-    let iface = match args.iface {
-        Some(i) => i,
-        None => only_instance()?,
-    };
+    let iface = instance(args.iface)?;
     let filter = qlog::Filter {
         client: args.client,
         name: args.name,
@@ -306,10 +300,7 @@ fn log(args: LogArgs) -> Result<()> {
 }
 
 fn top(iface: Option<String>, clients: bool, n: usize, json: bool) -> Result<()> {
-    let iface = match iface {
-        Some(i) => i,
-        None => only_instance()?,
-    };
+    let iface = instance(iface)?;
     let mut entries = Vec::new();
     control::read(&state::socket(&iface)?, false, |e| {
         entries.push(e);

@@ -4,8 +4,8 @@
 
 /// The contribution of one byte at `pos` (offset from an even boundary) to the sum.
 ///
-/// A shift rather than a branch: in BPF `pos` may be a value the verifier does not know, and
-/// a branch on it would fork every byte of the name walk.
+/// A shift rather than a branch: where `pos` is a value the verifier does not know, a branch
+/// on it would fork its paths at every byte summed.
 #[inline(always)]
 pub const fn word_part(b: u8, pos: usize) -> u32 {
     (b as u32) << ((!pos & 1) << 3)

@@ -1,14 +1,14 @@
 //! The DNS header and the question, read by the shared parsers from the message's first
 //! bytes, which each program copies into per-CPU memory first ([`Message`]): the XDP program
-//! from the frame (`frame::copy_message`), the TCP program from its segment. What follows
-//! the question is not parsed: only whether it starts with an OPT record, which the answer
-//! echoes.
+//! from the frame (`ptr::dnssink_copy_message`), the TCP program from its segment. What
+//! follows the question is not parsed: only whether it starts with an OPT record, which the
+//! answer echoes.
 //!
-//! Verifier: the name is walked in map memory, never through packet pointers, and without a
-//! branch per byte (`name::walk`). Each byte read through a packet pointer is a branch on a
-//! pointer range the verifier keeps per path, so that paths no longer prune against each
-//! other: that cost about 830 verified instructions per byte of name. In map memory each
-//! index is masked into the buffer.
+//! Verifier: the name is walked in map memory, never through packet pointers, by one of the
+//! two walks of `dnssink_common::name` ([`BRANCHING_WALK`]). Each byte read through a packet
+//! pointer is a branch on a pointer range the verifier keeps per path, so that paths no
+//! longer prune against each other: that cost about 830 verified instructions per byte of
+//! name. In map memory each index is masked into the buffer.
 
 use core::ptr::{read_volatile, write_volatile};
 

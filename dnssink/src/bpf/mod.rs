@@ -90,7 +90,7 @@ impl Sinkhole {
         // The walk with fewer instructions per byte, where this kernel's verifier takes it.
         match Sinkhole::load_with(opts, features) {
             Ok(s) => Ok(s),
-            Err(e) => {
+            Err(e) if refused_by_verifier(&e) => {
                 tracing::info!(
                     "this kernel's verifier refuses the name walk that branches per byte; \
                      loading the branch-free one"
@@ -99,6 +99,8 @@ impl Sinkhole {
                 features.branching_walk = false;
                 Sinkhole::load_with(opts, features)
             }
+            // Anything else (pins, privileges, maps) fails the same way with either walk.
+            Err(e) => Err(e),
         }
     }
 
@@ -158,23 +160,19 @@ impl Sinkhole {
         let tcp_time = tcp_loaded
             .map_err(|_| anyhow!("the TCP program's loader panicked"))?
             .context("loading the tc program for DNS over TCP into the kernel")?;
-        match prog.info() {
-            Ok(info) => tracing::debug!(
-                "program loaded: {} bytes translated, {} instructions verified, in {:.3}s",
-                info.size_translated().unwrap_or(0),
-                info.verified_instruction_count().unwrap_or(0),
-                xdp_time.as_secs_f64()
-            ),
-            Err(e) => tracing::debug!("no program info: {e}"),
-        }
-        match tcp.info() {
-            Ok(info) => tracing::debug!(
-                "TCP program loaded: {} bytes translated, {} instructions verified, in {:.3}s",
-                info.size_translated().unwrap_or(0),
-                info.verified_instruction_count().unwrap_or(0),
-                tcp_time.as_secs_f64()
-            ),
-            Err(e) => tracing::debug!("no TCP program info: {e}"),
+        for (what, info, time) in [
+            ("program", prog.info(), xdp_time),
+            ("TCP program", tcp.info(), tcp_time),
+        ] {
+            match info {
+                Ok(info) => tracing::debug!(
+                    "{what} loaded: {} bytes translated, {} instructions verified, in {:.3}s",
+                    info.size_translated().unwrap_or(0),
+                    info.verified_instruction_count().unwrap_or(0),
+                    time.as_secs_f64()
+                ),
+                Err(e) => tracing::debug!("no {what} info: {e}"),
+            }
         }
         tracing::debug!("programs verified in {:.3}s", t.elapsed().as_secs_f64());
         if let Some(dir) = &opts.pins {
@@ -551,6 +549,17 @@ impl TcFilter {
             let _ = link.detach();
         }
     }
+}
+
+/// Whether `e` is a program the kernel refused to load (the verifier's verdict), rather
+/// than a failure before it (the object, its maps, privileges).
+fn refused_by_verifier(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<ProgramError>(),
+            Some(ProgramError::LoadError { .. })
+        )
+    })
 }
 
 /// The BPF link pinned at `path`, its pin kept or removed.

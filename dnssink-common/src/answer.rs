@@ -1,80 +1,24 @@
-//! The DNS side of the message: which queries dnssink answers, and the answer it builds.
+//! The answer dnssink builds for a blocked name (which queries it answers is `query`).
 //!
 //! The answer keeps the query's ID, RD bit and question section byte for byte (so the case of
 //! the name the client sent, DNS 0x20, comes back as sent). Whatever followed the question is
 //! replaced by the [`Answer::tail`]: an answer record, or an SOA in the authority section for a
 //! negative answer, and an OPT record when the query had one.
 
-use crate::{Packet, config::Config, config::response, counters as c, csum::Sum, name::Name};
+use crate::{
+    config::{Config, response},
+    csum::Sum,
+    name::Name,
+    query::Query,
+    wire::*,
+};
 
-pub const HEADER_LEN: usize = 12;
-pub const TYPE_A: u16 = 1;
-pub const TYPE_SOA: u16 = 6;
-pub const TYPE_AAAA: u16 = 28;
-pub const TYPE_OPT: u16 = 41;
-pub const CLASS_IN: u16 = 1;
-/// The UDP payload size advertised in answers (the DNS flag day 2020 value).
-pub const EDNS_UDP_SIZE: u16 = 1232;
-pub const RCODE_NOERROR: u8 = 0;
-pub const RCODE_NXDOMAIN: u8 = 3;
-pub const RCODE_REFUSED: u8 = 5;
-/// Length of an OPT record with no options.
-pub const OPT_LEN: usize = 11;
 /// Room for the longest tail: an SOA record (50 bytes) and an OPT record (11).
 pub const TAIL_MAX: usize = 64;
 /// The SOA's MNAME: `dnssink.invalid.` (RFC 6761: never resolves).
 const SOA_MNAME: &[u8; 17] = b"\x07dnssink\x07invalid\x00";
 /// Offset of the question name in the message, as a compression pointer.
 const PTR_QNAME: u16 = 0xC000 | HEADER_LEN as u16;
-
-const FLAG_QR: u16 = 0x8000;
-const MASK_OPCODE: u16 = 0x7800;
-const FLAG_RD: u16 = 0x0100;
-const FLAG_RA: u16 = 0x0080;
-
-/// The fields of a query header that the answer needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Query {
-    pub id: u16,
-    pub flags: u16,
-    pub arcount: u16,
-}
-
-/// Accepts a query: QR=0, OPCODE=0 (QUERY) and one question. `Err(counter)` says why not:
-/// `NOT_QUERY` for a message that is no query (a response, UPDATE, NOTIFY...), which passes;
-/// `QUESTIONS` for a query with no question or several, which cannot be parsed.
-///
-/// Nothing else in the header matters: whatever the TC bit and the other section counts say,
-/// a blocked name gets the sinkhole answer, whose header is written anew.
-#[inline(always)]
-pub fn check_header(h: &[u8; HEADER_LEN]) -> Result<Query, u32> {
-    let word = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
-    let flags = word(2);
-    if flags & (FLAG_QR | MASK_OPCODE) != 0 {
-        return Err(c::NOT_QUERY);
-    }
-    if word(4) != 1 {
-        return Err(c::QUESTIONS);
-    }
-    Ok(Query {
-        id: word(0),
-        flags,
-        arcount: word(10),
-    })
-}
-
-/// Whether the query carries EDNS: its first additional record, at `off`, is an OPT record
-/// (the root name, then TYPE 41). Its version, options and anything after it are not
-/// looked at: the answer gets an OPT record of version 0 without options either way, and a
-/// blocked name is answered whatever follows its question.
-#[inline(always)]
-pub fn has_opt<P: Packet + ?Sized>(pkt: &P, off: usize, arcount: u16) -> bool {
-    arcount != 0
-        && off + 3 <= pkt.size()
-        && pkt.at(off) == 0
-        && pkt.at(off + 1) == (TYPE_OPT >> 8) as u8
-        && pkt.at(off + 2) == TYPE_OPT as u8
-}
 
 /// The header and the records that follow the question in an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -272,7 +216,11 @@ mod tests {
     };
 
     use super::*;
-    use crate::name::{LabelHashes, walk};
+    use crate::{
+        counters as c,
+        name::{LabelHashes, walk},
+        query::{check_header, has_opt},
+    };
 
     /// A query as a client sends it, built with hickory.
     fn query(name: &str, qtype: RecordType, edns: bool) -> Vec<u8> {

@@ -92,6 +92,21 @@ counters! {
     TCP_SYN_DATA = 31, "tcp_syn_data_held_back";
 }
 
+/// The counter of answers of `kind` (one of `config::response`), with no branch: the four
+/// counters follow the kinds' order, which the assertion below holds at compile time.
+#[inline(always)]
+pub const fn answered_as(kind: u32) -> u32 {
+    ANSWERED_NXDOMAIN + kind
+}
+
+const _: () = {
+    use crate::config::response as r;
+    assert!(answered_as(r::NXDOMAIN as u32) == ANSWERED_NXDOMAIN);
+    assert!(answered_as(r::NODATA as u32) == ANSWERED_NODATA);
+    assert!(answered_as(r::REFUSED as u32) == ANSWERED_REFUSED);
+    assert!(answered_as(r::ADDRESS as u32) == ANSWERED_ADDRESS);
+};
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -37,11 +37,18 @@ pub const fn combine(parent: u64, label: u64) -> u64 {
     x
 }
 
+/// ASCII lower case; every other byte is kept as it is. Names compare without case, and so
+/// they hash: the walks fold each byte as they hash it.
+#[inline(always)]
+pub const fn fold(b: u8) -> u8 {
+    if b.is_ascii_uppercase() { b | 0x20 } else { b }
+}
+
 /// Hash of one label given as text (folded like the walker folds).
 pub fn label(text: &str) -> u64 {
     let mut h = LABEL_SEED;
     for &b in text.as_bytes() {
-        h = label_step(h, crate::name::fold(b));
+        h = label_step(h, fold(b));
     }
     label_finish(h, text.len() as u8)
 }

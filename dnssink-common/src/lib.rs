@@ -15,9 +15,11 @@ pub mod event;
 pub mod hash;
 pub mod name;
 pub mod policy;
+pub mod query;
 pub mod rule;
 pub mod table;
 pub mod tcp;
+pub mod wire;
 
 /// Random access to the bytes of a DNS message. The BPF side implements it for the message's
 /// start, copied into map memory, with each index masked into its buffer; the host implements

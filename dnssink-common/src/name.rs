@@ -4,7 +4,10 @@
 //! bytes for the UDP checksum of the answer. What it cannot handle it reports as an error, and
 //! the caller passes the packet to the resolver.
 
-use crate::{Packet, csum, hash};
+use crate::{
+    Packet, csum,
+    hash::{self, fold},
+};
 
 /// The longest name on the wire: 253 characters of text, plus the first length byte and the
 /// terminating root label.
@@ -104,19 +107,13 @@ impl Labels for LabelHashes {
     }
 }
 
-/// ASCII lower case; every other byte is kept as it is.
-#[inline(always)]
-pub const fn fold(b: u8) -> u8 {
-    if b.is_ascii_uppercase() { b | 0x20 } else { b }
-}
-
 /// 1 if `x` is 0, else 0 (for `x` below 2^63), without a branch.
 #[inline(always)]
 fn is_zero(x: u64) -> u64 {
     x.wrapping_sub(1) >> 63
 }
 
-/// [`fold`] without a branch: `t = b - 'A'` is below 26 exactly when both `!t` and `t - 26`
+/// [`hash::fold`] without a branch: `t = b - 'A'` is below 26 exactly when both `!t` and `t - 26`
 /// have the sign bit set.
 #[inline(always)]
 fn fold_bits(b: u64) -> u64 {

@@ -9,7 +9,11 @@
 //! Bucket 0 is the header: the table's shape travels with it, so that swapping in a new
 //! table switches the rules and their shape at once.
 
-use crate::hash;
+use crate::{
+    hash,
+    name::{LABEL_SLOTS, MAX_LABELS},
+    rule::Verdict,
+};
 
 /// Slots per bucket.
 pub const SLOTS: usize = 8;
@@ -75,6 +79,80 @@ pub fn find_with(bucket: &Bucket, tag: u64, opaque: impl Fn(u64) -> u64) -> u8 {
         i += 1;
     }
     flags as u8
+}
+
+/// A rule table, read a bucket at a time: the kernel's map, or the buckets in memory. The
+/// one lookup below runs over either, so that `query` answers as the kernel does.
+pub trait Buckets {
+    /// Bucket `i`, or `None` past the end.
+    fn bucket(&self, i: u32) -> Option<&Bucket>;
+}
+
+impl Buckets for [Bucket] {
+    #[inline(always)]
+    fn bucket(&self, i: u32) -> Option<&Bucket> {
+        self.get(i as usize)
+    }
+}
+
+/// What the header says of a built table: its data buckets and its hash chain's start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub buckets: u64,
+    pub root: u64,
+}
+
+/// The shape of `t`, or `None` if its header does not mark a built table.
+#[inline(always)]
+pub fn shape<T: Buckets + ?Sized>(t: &T) -> Option<Shape> {
+    let header = t.bucket(HEADER)?;
+    (header[H_MAGIC] == MAGIC).then(|| Shape {
+        buckets: header[H_BUCKETS],
+        root: header[H_ROOT],
+    })
+}
+
+/// The rule flags stored for the name hash `h` in `t`, of `n` data buckets: both candidate
+/// buckets read, each compared whole ([`find_with`], with its `opaque`).
+#[inline(always)]
+pub fn flags<T: Buckets + ?Sized>(t: &T, h: u64, n: u64, opaque: impl Fn(u64) -> u64) -> u8 {
+    let tag = tag(h);
+    let (b1, b2) = buckets(tag, n);
+    t.bucket(b1).map_or(0, |b| find_with(b, tag, &opaque))
+        | t.bucket(b2).map_or(0, |b| find_with(b, tag, &opaque))
+}
+
+/// The verdict for a name of `count` labels, whose label hashes are `label(0)` (the first
+/// label) to `label(count - 1)` (the top-level domain): every suffix, from the top-level
+/// domain down, chained from `root` and looked up with `flags`.
+///
+/// Verifier: the parents are visited in a loop of at most [`MAX_LABELS`] turns, and the whole
+/// name after it, so that the loop body has one branch fewer to check. `count` is masked to
+/// the label slots, which bounds every index the closures get.
+#[inline(always)]
+pub fn lookup(
+    root: u64,
+    count: usize,
+    label: impl Fn(usize) -> u64,
+    flags: impl Fn(u64) -> u8,
+) -> Verdict {
+    let mut v = Verdict::default();
+    let mut h = root;
+    let labels = count & (LABEL_SLOTS - 1);
+    let mut j = 0usize;
+    while j < MAX_LABELS {
+        if j + 1 >= labels {
+            break;
+        }
+        h = hash::combine(h, label((labels - 1 - j) & (LABEL_SLOTS - 1)));
+        v.visit(flags(h), false);
+        j += 1;
+    }
+    if labels > 0 {
+        h = hash::combine(h, label(0));
+        v.visit(flags(h), true);
+    }
+    v
 }
 
 /// The hash chain's starting value for a table built with `seed` (0 for the plain

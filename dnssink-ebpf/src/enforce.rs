@@ -1,54 +1,26 @@
 //! Keeping clients on the internal resolvers, and blocked ports and destinations: the maps
 //! and the lookups behind `dnssink_common::policy`.
 
-use aya_ebpf::{
-    btf_maps::{ArrayOfMaps, LpmTrie, lpm_trie::Key},
-    macros::{btf_map, map},
-    maps::HashMap,
-    programs::XdpContext,
-};
-use dnssink_common::{
-    maps,
-    policy::{self, IpRule},
+use aya_ebpf::{btf_maps::lpm_trie::Key, programs::XdpContext};
+use dnssink_common::policy;
+
+use crate::{
+    frame::{Headers, Packet},
+    maps::{BLOCK4, BLOCK6, CLIENTS, PORTS, RESOLVERS},
 };
 
-use crate::frame::Packet;
-
-/// The internal resolvers (IPv4 as IPv4-mapped IPv6), from --resolver.
-#[map(name = "RESOLVERS")]
-static RESOLVERS: HashMap<[u8; 16], u8> = HashMap::with_max_entries(maps::RESOLVERS_MAX, 0);
-
-/// Blocked (protocol, port) pairs, from --block-port (`policy::port_key`).
-#[map(name = "PORTS")]
-static PORTS: HashMap<u32, u8> = HashMap::with_max_entries(maps::PORTS_MAX, 0);
-
-/// Room in each table of blocked destinations.
-pub const IP_RULES: usize = 65536;
-
-/// The blocked IPv4 and IPv6 destinations (--block-ip), one LPM trie each in a one-slot
-/// array-of-maps: a reload swaps them in as it does the rule table.
-#[btf_map]
-static BLOCK4: ArrayOfMaps<LpmTrie<[u8; 4], IpRule, IP_RULES>, 1> = ArrayOfMaps::new();
-#[btf_map]
-static BLOCK6: ArrayOfMaps<LpmTrie<[u8; 16], IpRule, IP_RULES>, 1> = ArrayOfMaps::new();
-
-/// The networks whose queries may be answered (--clients; by default the interface's own
-/// subnets), IPv4 as IPv4-mapped IPv6.
-#[btf_map]
-static CLIENTS: LpmTrie<[u8; 16], u8, { maps::CLIENTS_MAX }> = LpmTrie::new();
-
-/// Whether the query in the frame (IP header at `l3`) may be answered: its source is one of
+/// Whether the query in the frame (its headers packed, `Headers::pack`) may be answered: its source is one of
 /// the clients. In a subprogram, so that the verifier checks it once. The context goes as a
 /// pointer to `xdp_md`, which is what the BTF of the argument must say for older verifiers
 /// (6.1) to accept it.
 #[inline(never)]
-pub fn from_client(ctx: *mut aya_ebpf::bindings::xdp_md, l3_v6: u32) -> u32 {
-    let v6 = l3_v6 & 0x100 != 0;
+pub fn from_client(ctx: *mut aya_ebpf::bindings::xdp_md, headers: u32) -> u32 {
+    let h = Headers::unpack(headers);
     let mut src = [0u8; 16];
-    if !crate::frame::load_address(ctx, (l3_v6 & 0xff) as usize, v6, false, &mut src) {
+    if !crate::frame::load_address(ctx, h.l3, h.v6, false, &mut src) {
         return 0;
     }
-    client_key(&src, v6)
+    client_key(&src, h.v6)
 }
 
 /// Whether `src` (IPv4 as IPv4-mapped IPv6) is among the clients: 1 or 0.

@@ -3,9 +3,9 @@
 
 use aya_ebpf::{bindings::xdp_md, programs::XdpContext};
 use dnssink_common::{
-    answer::HEADER_LEN,
     counters as c,
     policy::{Flow, PROTO_TCP, PROTO_UDP},
+    wire::HEADER_LEN,
 };
 use network_types::{
     eth::{EthHdr, EtherType},
@@ -16,7 +16,7 @@ use network_types::{
 
 use crate::{
     ptr::{load, read},
-    rules::Scratch,
+    scratch::Scratch,
 };
 
 const ETH_P_8021Q: u16 = EtherType::Ieee8021q as u16;

@@ -2,18 +2,17 @@
 //! `EVENTS` ring buffer, which the daemon reads. The answer never waits on it: when the
 //! buffer is full the event is dropped and counted.
 
-use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::map, maps::RingBuf, programs::XdpContext};
+use aya_ebpf::{helpers::bpf_ktime_get_ns, programs::XdpContext};
 use dnssink_common::{
-    answer::HEADER_LEN,
+    config::Config,
     counters as c,
     event::{Event, NAME_MAX},
+    wire::HEADER_LEN,
 };
 
 use crate::{
-    counters,
     frame::{Headers, load_address},
-    question::Message,
-    reply,
+    maps,
 };
 
 const RB_NO_WAKEUP: u64 = 1;
@@ -21,23 +20,28 @@ const RB_FORCE_WAKEUP: u64 = 2;
 const RB_AVAIL_DATA: u64 = 0;
 const RB_RING_SIZE: u64 = 1;
 
-/// Room for about 900 events; userspace may size it with `--log-buffer`.
-#[map(name = "EVENTS")]
-static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
-
 /// Logs the query in `h` if the configured level is at least `level`. An answered query has
 /// been turned into its answer already, so its client is the destination; any other's is
 /// the source.
 #[inline(always)]
-pub fn query(ctx: &XdpContext, h: &Headers, name_len: usize, qtype: u16, action: u32, level: u8) {
-    if reply::config().is_none_or(|cfg| cfg.log < level) {
+pub fn query(
+    ctx: &XdpContext,
+    cfg: &Config,
+    h: &Headers,
+    name_len: usize,
+    qtype: u16,
+    action: u32,
+    level: u8,
+) {
+    if cfg.log < level {
         return;
     }
     let answered = level == dnssink_common::event::level::ANSWERED;
     // In a global function: the verifier checks the log once, not once per path to it.
     dnssink_log_emit(
         ctx.ctx,
-        h.l3 as u32 | (h.v6 as u32) << 16 | (answered as u32) << 17,
+        h.pack(),
+        answered as u32,
         name_len as u32,
         (qtype as u32) << 8 | action,
     );
@@ -49,18 +53,17 @@ pub fn query(ctx: &XdpContext, h: &Headers, name_len: usize, qtype: u16, action:
 #[inline(never)]
 pub extern "C" fn dnssink_log_emit(
     ctx: *mut aya_ebpf::bindings::xdp_md,
-    l3_v6_dst: u32,
+    headers: u32,
+    answered: u32,
     name_len: u32,
     qtype_action: u32,
 ) -> u32 {
-    let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
-        counters::bump(c::LOG_DROPPED);
+    let Some(mut entry) = maps::EVENTS.reserve::<Event>(0) else {
+        maps::bump(c::LOG_DROPPED);
         return 0;
     };
     let e = entry.as_mut_ptr();
-    let l3 = l3_v6_dst & 0xff;
-    let v6 = l3_v6_dst & (1 << 16) != 0;
-    let dst = l3_v6_dst & (1 << 17) != 0;
+    let h = Headers::unpack(headers);
     // A length the verifier can bound: 1 to NAME_MAX bytes.
     let len = ((name_len.wrapping_sub(1)) & (NAME_MAX as u32 - 1)) + 1;
     // SAFETY: `e` is this event's reserved memory, written within its fields.
@@ -72,13 +75,13 @@ pub extern "C" fn dnssink_log_emit(
         (*e).name_len = len as u16;
         (*e)._pad2 = 0;
         copy_name(&mut (*e).name);
-        load_address(ctx, l3 as usize, v6, dst, &mut (*e).client)
+        load_address(ctx, h.l3, h.v6, answered != 0, &mut (*e).client)
     };
     if ok {
         // Waking the reader costs more than the rest of the program (about 16 µs a query
         // here). The daemon drains the buffer every 100 ms anyway; it is woken only once the
         // buffer is a quarter full, so that a burst cannot fill it before the next drain.
-        let flags = if EVENTS.query(RB_AVAIL_DATA) >= EVENTS.query(RB_RING_SIZE) / 4 {
+        let flags = if maps::EVENTS.query(RB_AVAIL_DATA) >= maps::EVENTS.query(RB_RING_SIZE) / 4 {
             RB_FORCE_WAKEUP
         } else {
             RB_NO_WAKEUP
@@ -95,7 +98,7 @@ pub extern "C" fn dnssink_log_emit(
 /// the verifier walks it once, and a query costs 32 loads and stores.
 #[inline(always)]
 fn copy_name(out: &mut [u8; NAME_MAX]) {
-    let Some(m) = Message::get() else {
+    let Some(m) = maps::message() else {
         return;
     };
     let mut i = 0;
@@ -112,11 +115,11 @@ fn copy_name(out: &mut [u8; NAME_MAX]) {
 /// message.
 #[inline(always)]
 pub fn tcp_query(client: &[u8; 16], wire_len: u16, qtype: u16, action: u32) {
-    if reply::config().is_none_or(|cfg| cfg.log < dnssink_common::event::level::ANSWERED) {
+    if maps::config().is_none_or(|cfg| cfg.log < dnssink_common::event::level::ANSWERED) {
         return;
     }
-    let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
-        counters::bump(c::LOG_DROPPED);
+    let Some(mut entry) = maps::EVENTS.reserve::<Event>(0) else {
+        maps::bump(c::LOG_DROPPED);
         return;
     };
     let e = entry.as_mut_ptr();

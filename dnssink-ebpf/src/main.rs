@@ -6,14 +6,15 @@
 #![no_main]
 #![feature(asm_experimental_arch)]
 
-mod counters;
 mod enforce;
 mod frame;
 mod log;
+mod lookup;
+mod maps;
 mod ptr;
 mod question;
 mod reply;
-mod rules;
+mod scratch;
 mod tcp;
 
 use aya_ebpf::{
@@ -21,43 +22,45 @@ use aya_ebpf::{
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
 };
-use dnssink_common::{counters as c, event::level, policy};
-use question::Message;
-use rules::Scratch;
+use dnssink_common::{config::Config, counters as c, event::level, policy};
+use scratch::Scratch;
 
 #[xdp]
 pub fn dnssink(ctx: XdpContext) -> u32 {
-    counters::bump(c::FRAMES);
+    maps::bump(c::FRAMES);
     let Some(pkt) = frame::parse(&ctx) else {
         return xdp_action::XDP_PASS; // not IP: not ours, not counted
     };
-    let cfg = reply::config();
-    let enforce = cfg.is_some_and(|c| c.enforce != 0);
+    // The config, read once for the whole program (the answer builder, a subprogram, reads
+    // its own). The slot always exists: the check is for the verifier.
+    let Some(cfg) = maps::config() else {
+        return xdp_action::XDP_PASS;
+    };
+    let enforce = cfg.enforce != 0;
     if !pkt.is_dns_query() {
         // DNS over TCP that the TCP program could not read: dropped, or with --pass-unparsed
         // left to the policy like any other TCP to port 53 (its resolver must be internal).
         if pkt.is_unparsed_dns_tcp() {
-            counters::bump(c::UNSUPPORTED);
-            let pass = cfg.is_some_and(|c| c.pass_unparsed != 0);
-            let drop = policy::unanswered(c::UNSUPPORTED, policy::PASS, pass);
+            maps::bump(c::UNSUPPORTED);
+            let drop = policy::unanswered(c::UNSUPPORTED, policy::PASS, cfg.pass_unparsed != 0);
             if drop != policy::PASS {
                 return drop_or_pass(Some(drop));
             }
         }
         // Without a policy only DoT and DoQ are dropped, by port: no map to look up.
-        if cfg.is_some_and(|c| c.policy != 0) {
+        if cfg.policy != 0 {
             return drop_or_pass(enforce::check(&ctx, &pkt, enforce));
         }
         return drop_or_pass(policy::by_port(pkt.flow, false, false, false));
     }
-    counters::bump(c::DNS);
-    let Some(scratch) = Scratch::get() else {
+    maps::bump(c::DNS);
+    let Some(scratch) = maps::scratch() else {
         return xdp_action::XDP_PASS;
     };
     // What becomes of the query if it is not answered, decided before the DNS path so that
     // its many exits stay short: its resolver may be blocked, or not an internal one.
     let unanswered = match pkt.dst(&ctx) {
-        Some(dst) if cfg.is_some_and(|c| c.policy != 0) => {
+        Some(dst) if cfg.policy != 0 => {
             if enforce::ip_blocked(&pkt, &dst) {
                 Some(c::DROP_IP)
             } else {
@@ -67,16 +70,15 @@ pub fn dnssink(ctx: XdpContext) -> u32 {
         _ => None,
     };
     scratch.set_unanswered(unanswered);
-    match answer(&ctx, &pkt, scratch) {
+    match answer(&ctx, &pkt, cfg, scratch) {
         Ok(action) => action,
         Err(why) => {
-            counters::bump(why);
+            maps::bump(why);
             // Fail closed (`policy::unanswered`): a query that cannot be parsed could carry a
             // blocked name to the resolver, and a blocked name from outside the clients must
             // get no answer at all.
-            let unanswered = Scratch::get().map_or(policy::PASS, |s| s.unanswered());
-            let pass_unparsed = reply::config().is_some_and(|c| c.pass_unparsed != 0);
-            match policy::unanswered(why, unanswered, pass_unparsed) {
+            let unanswered = maps::scratch().map_or(policy::PASS, |s| s.unanswered());
+            match policy::unanswered(why, unanswered, cfg.pass_unparsed != 0) {
                 policy::PASS => xdp_action::XDP_PASS,
                 drop if drop == why => xdp_action::XDP_DROP,
                 drop => drop_or_pass(Some(drop)),
@@ -89,7 +91,7 @@ pub fn dnssink(ctx: XdpContext) -> u32 {
 fn drop_or_pass(drop: Option<u32>) -> u32 {
     match drop {
         Some(counter) => {
-            counters::bump(counter);
+            maps::bump(counter);
             xdp_action::XDP_DROP
         }
         None => xdp_action::XDP_PASS,
@@ -101,6 +103,7 @@ fn drop_or_pass(drop: Option<u32>) -> u32 {
 fn answer(
     ctx: &XdpContext,
     pkt: &frame::Packet,
+    cfg: &Config,
     scratch: &'static mut Scratch,
 ) -> Result<u32, u32> {
     let hdrs = pkt.dns(ctx)?;
@@ -114,32 +117,38 @@ fn answer(
     if why != 0 {
         return Err(why);
     }
-    let q = Message::get().ok_or(c::TRUNCATED)?;
-    let verdict = scratch.lookup();
+    let q = maps::message().ok_or(c::TRUNCATED)?;
+    let verdict = lookup::verdict(scratch);
     if !verdict.blocked() {
         let why = if verdict.block() || verdict.canary() != 0 {
             c::ALLOWED
         } else {
             c::PASSED
         };
-        log::query(ctx, &hdrs, q.name().wire_len, q.qtype, why, level::ALL);
+        log::query(ctx, cfg, &hdrs, q.name().wire_len, q.qtype, why, level::ALL);
         #[cfg(feature = "log")]
         aya_log_ebpf::debug!(ctx, "passed: qtype {} counter {}", q.qtype, why);
         return Err(why);
     }
     // Never answer a source outside the clients: a spoofed query would make the gateway a
     // reflector.
-    if reply::config().is_some_and(|c| c.clients != 0)
-        && enforce::from_client(ctx.ctx, hdrs.l3 as u32 | (hdrs.v6 as u32) << 8) == 0
-    {
+    if cfg.clients != 0 && enforce::from_client(ctx.ctx, hdrs.pack()) == 0 {
         return Err(c::FOREIGN_CLIENT);
     }
     let canary = verdict.canary();
     let action = reply::send(ctx, &hdrs, canary)?;
     if action == xdp_action::XDP_TX {
         let why = verdict.answered_by();
-        counters::bump(why);
-        log::query(ctx, &hdrs, q.name().wire_len, q.qtype, why, level::ANSWERED);
+        maps::bump(why);
+        log::query(
+            ctx,
+            cfg,
+            &hdrs,
+            q.name().wire_len,
+            q.qtype,
+            why,
+            level::ANSWERED,
+        );
         #[cfg(feature = "log")]
         aya_log_ebpf::debug!(ctx, "answered: qtype {} counter {}", q.qtype, why);
     }

@@ -1,9 +1,12 @@
 //! The one bounds-checked way to touch the frame, and the copies out of it.
 
-use aya_ebpf::{Global, bindings::xdp_md, helpers::bpf_xdp_load_bytes, programs::XdpContext};
+use aya_ebpf::{bindings::xdp_md, helpers::bpf_xdp_load_bytes, programs::XdpContext};
 use dnssink_common::counters as c;
 
-use crate::question::{MSG_MAX, MSG_READ, Message};
+use crate::{
+    maps,
+    question::{MSG_MAX, MSG_READ},
+};
 
 /// A pointer to a `T` at `off` bytes into the frame, if the whole `T` lies inside it.
 #[inline(always)]
@@ -47,16 +50,9 @@ pub fn write<T>(ctx: &XdpContext, off: usize, v: T) -> bool {
     }
 }
 
-/// Whether the kernel has `bpf_xdp_load_bytes` (Linux 5.18): set by userspace from a helper
-/// probe before the program is loaded. A global in frozen read-only data, so the verifier
-/// reads it as a constant and checks only the branch it picks: a kernel without the helper
-/// never sees its call.
-#[unsafe(no_mangle)]
-static LOAD_BYTES: Global<u8> = Global::new(0);
-
 #[inline(always)]
 fn has_load_bytes() -> bool {
-    LOAD_BYTES.load() != 0
+    crate::maps::load_bytes()
 }
 
 /// Copies the `N` bytes at `off` into `out`; false if they are not all in the frame. With the
@@ -86,7 +82,7 @@ pub fn load<const N: usize>(ctx: *mut xdp_md, off: usize, out: &mut [u8; N]) -> 
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn dnssink_copy_message(ctx: *mut xdp_md, off: u32, n: u32) -> u32 {
-    let Some(m) = Message::get() else {
+    let Some(m) = maps::message() else {
         return c::TRUNCATED;
     };
     // 1 to MSG_READ bytes, in a form the verifier bounds on the register the helper gets.

@@ -12,14 +12,14 @@
 
 use core::ptr::{read_volatile, write_volatile};
 
-use aya_ebpf::{Global, macros::map, maps::PerCpuArray};
 use dnssink_common::{
-    answer::{self, HEADER_LEN, Query},
     counters as c,
     name::{self, MAX_WIRE, Name, NameError},
+    query::{self, Query},
+    wire::HEADER_LEN,
 };
 
-use crate::rules::Scratch;
+use crate::maps;
 
 /// The message buffer, a power of two so that an index can be masked into it.
 pub const MSG_MAX: usize = 512;
@@ -48,22 +48,7 @@ pub struct Message {
 // without preemption (the TCP program runs after the XDP program is done with a packet).
 unsafe impl Sync for Message {}
 
-/// Which name walk the program runs: `name::walk_branching`, fewer instructions per byte,
-/// where the kernel's verifier takes it, else `name::walk`. Set by userspace before loading
-/// (a test load picks it); read-only data, so the verifier checks only the walk picked.
-#[unsafe(no_mangle)]
-static BRANCHING_WALK: Global<u8> = Global::new(0);
-
-#[map(name = "MESSAGE")]
-static MESSAGE: PerCpuArray<Message> = PerCpuArray::with_max_entries(1, 0);
-
 impl Message {
-    /// This CPU's message buffer.
-    #[inline(always)]
-    pub fn get() -> Option<&'static mut Message> {
-        unsafe { MESSAGE.get_ptr_mut(0).map(|p| &mut *p) }
-    }
-
     /// Says that `n` bytes of the message are in `bytes`.
     #[inline(always)]
     pub fn set_len(&mut self, n: usize) {
@@ -113,7 +98,7 @@ pub extern "C" fn dnssink_read_question() -> u64 {
 
 #[inline(always)]
 fn read_question() -> Result<(), u32> {
-    let (Some(m), Some(labels)) = (Message::get(), Scratch::get()) else {
+    let (Some(m), Some(labels)) = (maps::message(), maps::scratch()) else {
         return Err(c::TRUNCATED);
     };
     if m.len() < HEADER_LEN {
@@ -121,8 +106,8 @@ fn read_question() -> Result<(), u32> {
     }
     let mut hdr = [0u8; HEADER_LEN];
     hdr.copy_from_slice(&m.bytes[..HEADER_LEN]);
-    let query = answer::check_header(&hdr)?;
-    let walked = if BRANCHING_WALK.load() != 0 {
+    let query = query::check_header(&hdr)?;
+    let walked = if maps::branching_walk() {
         name::walk_branching(&*m, HEADER_LEN, labels)
     } else {
         name::walk(&*m, HEADER_LEN, labels)
@@ -136,7 +121,7 @@ fn read_question() -> Result<(), u32> {
     let qtype = u16::from_be_bytes([b(q), b(q + 1)]);
     // Any class and any type: a blocked name is answered however it is asked.
     let qclass = u16::from_be_bytes([b(q + 2), b(q + 3)]);
-    let edns = answer::has_opt(&*m, q + 4, query.arcount);
+    let edns = query::has_opt(&*m, q + 4, query.arcount);
     m.query = query;
     m.qtype = qtype;
     m.qclass = qclass;
@@ -151,7 +136,7 @@ fn read_question() -> Result<(), u32> {
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn dnssink_name_sum() -> u64 {
-    match Message::get() {
+    match maps::message() {
         Some(m) => name::checksum_part(&*m, HEADER_LEN, m.name().wire_len, 8 + HEADER_LEN) as u64,
         None => 0,
     }

@@ -4,36 +4,25 @@
 use aya_ebpf::{
     bindings::{xdp_action, xdp_md},
     helpers::bpf_xdp_adjust_tail,
-    macros::map,
-    maps::Array,
     programs::XdpContext,
 };
 use dnssink_common::{
-    answer::{self, HEADER_LEN, TAIL_MAX},
-    config::Config,
+    answer::{self, TAIL_MAX},
     counters as c,
     csum::Sum,
+    wire::{HEADER_LEN, ip4, ip6, udp},
 };
 
 use crate::{
-    counters,
     frame::Headers,
+    maps,
     ptr::{read, write},
-    question::{self, Message},
-    rules::Scratch,
+    question,
 };
 
 /// The response settings, written by userspace.
-#[map(name = "CONFIG")]
-static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
 
 const TTL: u8 = 64;
-
-/// The settings, as userspace last wrote them.
-#[inline(always)]
-pub fn config() -> Option<&'static Config> {
-    CONFIG.get(0)
-}
 
 /// [`dnssink_reply`]'s mark of a counter rather than an action.
 const NOT_SENT: u32 = 1 << 16;
@@ -73,7 +62,7 @@ pub extern "C" fn dnssink_reply(
 
 #[inline(always)]
 fn build_and_send(ctx: &XdpContext, h: &Headers, canary: u8, frame_len: i32) -> Result<u32, u32> {
-    let (Some(cfg), Some(q), Some(scratch)) = (CONFIG.get(0), Message::get(), Scratch::get())
+    let (Some(cfg), Some(q), Some(scratch)) = (maps::config(), maps::message(), maps::scratch())
     else {
         return Err(c::TX_FAILED);
     };
@@ -86,13 +75,13 @@ fn build_and_send(ctx: &XdpContext, h: &Headers, canary: u8, frame_len: i32) -> 
     // Addresses and ports only swap places, so their sum is taken from the query.
     let mut sum = Sum::new();
     if h.v6 {
-        let a = read::<[u8; 32]>(ctx, h.l3 + 8).ok_or(c::TRUNCATED)?;
+        let a = read::<[u8; 32]>(ctx, h.l3 + ip6::SRC).ok_or(c::TRUNCATED)?;
         sum.add_bytes(&a, 0);
     } else {
-        let a = read::<[u8; 8]>(ctx, h.l3 + 12).ok_or(c::TRUNCATED)?;
+        let a = read::<[u8; 8]>(ctx, h.l3 + ip4::SRC).ok_or(c::TRUNCATED)?;
         sum.add_bytes(&a, 0);
     }
-    let ports = read::<[u8; 4]>(ctx, h.udp).ok_or(c::TRUNCATED)?;
+    let ports = read::<[u8; 4]>(ctx, h.udp + udp::SRC_PORT).ok_or(c::TRUNCATED)?;
     sum.add_bytes(&ports, 0);
     let name_sum = question::dnssink_name_sum() as u32;
     let udp_csum = ans.udp_checksum(sum, &name, name_sum, q.qtype, q.qclass);
@@ -105,10 +94,10 @@ fn build_and_send(ctx: &XdpContext, h: &Headers, canary: u8, frame_len: i32) -> 
     }
     if rewrite(ctx, h, name.wire_len, ans, msg_len, udp_csum).is_none() {
         // Cannot happen once the tail fits; never send a half-written frame.
-        counters::bump(c::TX_FAILED);
+        maps::bump(c::TX_FAILED);
         return Ok(xdp_action::XDP_DROP);
     }
-    counters::bump(c::ANSWERED_NXDOMAIN + ans.kind());
+    maps::bump(c::answered_as(ans.kind()));
     Ok(xdp_action::XDP_TX)
 }
 
@@ -121,20 +110,25 @@ fn rewrite(
     msg_len: usize,
     udp_csum: u16,
 ) -> Option<()> {
-    let udp_len = (8 + msg_len) as u16;
+    let udp_len = (udp::HEADER_LEN + msg_len) as u16;
     // Ethernet: swap the MACs.
     let macs = read::<[[u8; 6]; 2]>(ctx, 0)?;
     write(ctx, 0, [macs[1], macs[0]]).then_some(())?;
     // IP: swap the addresses, reset the TTL, set the length.
     if h.v6 {
-        swap::<16>(ctx, h.l3 + 8, h.l3 + 24)?;
-        write(ctx, h.l3 + 4, udp_len.to_be_bytes()).then_some(())?;
-        write(ctx, h.l3 + 7, TTL).then_some(())?;
+        swap::<16>(ctx, h.l3 + ip6::SRC, h.l3 + ip6::DST)?;
+        write(ctx, h.l3 + ip6::PAYLOAD_LEN, udp_len.to_be_bytes()).then_some(())?;
+        write(ctx, h.l3 + ip6::HOP_LIMIT, TTL).then_some(())?;
     } else {
-        swap::<4>(ctx, h.l3 + 12, h.l3 + 16)?;
-        write(ctx, h.l3 + 2, (h.ip_len as u16 + udp_len).to_be_bytes()).then_some(())?;
-        write(ctx, h.l3 + 8, TTL).then_some(())?;
-        write(ctx, h.l3 + 10, 0u16).then_some(())?;
+        swap::<4>(ctx, h.l3 + ip4::SRC, h.l3 + ip4::DST)?;
+        write(
+            ctx,
+            h.l3 + ip4::TOTAL_LEN,
+            (h.ip_len as u16 + udp_len).to_be_bytes(),
+        )
+        .then_some(())?;
+        write(ctx, h.l3 + ip4::TTL, TTL).then_some(())?;
+        write(ctx, h.l3 + ip4::CHECKSUM, 0u16).then_some(())?;
         let mut s = Sum::new();
         let mut w = 0;
         while w < 30 {
@@ -144,12 +138,12 @@ fn rewrite(
             s.add_u16(u16::from_be_bytes(read::<[u8; 2]>(ctx, h.l3 + w * 2)?));
             w += 1;
         }
-        write(ctx, h.l3 + 10, s.ip().to_be_bytes()).then_some(())?;
+        write(ctx, h.l3 + ip4::CHECKSUM, s.ip().to_be_bytes()).then_some(())?;
     }
     // UDP: swap the ports, set the length and checksum.
-    swap::<2>(ctx, h.udp, h.udp + 2)?;
-    write(ctx, h.udp + 4, udp_len.to_be_bytes()).then_some(())?;
-    write(ctx, h.udp + 6, udp_csum.to_be_bytes()).then_some(())?;
+    swap::<2>(ctx, h.udp + udp::SRC_PORT, h.udp + udp::DST_PORT)?;
+    write(ctx, h.udp + udp::LEN, udp_len.to_be_bytes()).then_some(())?;
+    write(ctx, h.udp + udp::CHECKSUM, udp_csum.to_be_bytes()).then_some(())?;
     // DNS: the header, then the records after the question.
     write(ctx, h.dns(), ans.header).then_some(())?;
     let tail = h.dns() + HEADER_LEN + (wire_len & 0x1ff) + 4;

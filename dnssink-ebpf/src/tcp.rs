@@ -20,23 +20,19 @@ use aya_ebpf::{
         bpf_clone_redirect, bpf_csum_diff, bpf_redirect, bpf_skb_change_tail, bpf_skb_load_bytes,
         bpf_skb_store_bytes,
     },
-    macros::map,
-    maps::{LruHashMap, PerCpuArray},
     programs::TcContext,
 };
 use dnssink_common::{
-    answer::{self, HEADER_LEN},
-    counters as c,
+    answer, counters as c,
     name::MAX_WIRE,
     policy::PROTO_TCP,
     tcp::{self, ACK, FIN, FlowKey, FlowState, PSH, Place, RST, SYN},
+    wire::HEADER_LEN,
 };
 
 use crate::{
-    counters, enforce, log,
-    question::{self, MSG_MAX, MSG_READ, Message},
-    reply,
-    rules::Scratch,
+    enforce, log, maps,
+    question::{self, MSG_MAX, MSG_READ},
 };
 
 const ETH_LEN: u32 = 14;
@@ -48,10 +44,6 @@ const TTL: u8 = 64;
 const OUT_MAX: usize = 512;
 /// The IP and TCP headers (60 bytes at most each).
 const HDR_MAX: usize = 128;
-
-/// The connections from clients to resolvers, by the client's sequence numbers.
-#[map(name = "TCP_FLOWS")]
-static TCP_FLOWS: LruHashMap<FlowKey, FlowState> = LruHashMap::with_max_entries(8192, 0);
 
 /// Per-CPU working memory for one segment.
 #[repr(C)]
@@ -70,9 +62,6 @@ pub struct TcpScratch {
     answered_by: u8,
     _pad: [u8; 6],
 }
-
-#[map(name = "TCP_SCRATCH")]
-static TCP_SCRATCH: PerCpuArray<TcpScratch> = PerCpuArray::with_max_entries(1, 0);
 
 /// Where the headers of a client's segment to port 53 are, and its TCP fields.
 #[repr(C)]
@@ -202,17 +191,11 @@ fn parse_into(skb: *mut __sk_buff, s: &mut TcpScratch) -> Option<()> {
     Some(())
 }
 
-/// This CPU's scratch.
-#[inline(always)]
-fn scratch() -> Option<&'static mut TcpScratch> {
-    TCP_SCRATCH.get_ptr_mut(0).map(|p| unsafe { &mut *p })
-}
-
 /// The TCP program: see the module's documentation.
 #[inline(always)]
 pub fn handle(ctx: &TcContext) -> i32 {
     let skb = ctx.skb.skb;
-    let Some(s) = scratch() else {
+    let Some(s) = maps::tcp_scratch() else {
         return TC_ACT_OK;
     };
     if !parse_segment(skb, s) {
@@ -221,17 +204,17 @@ pub fn handle(ctx: &TcContext) -> i32 {
     let seg = &s.seg;
     let flags = seg.flags as u8;
     if flags & RST != 0 {
-        let _ = TCP_FLOWS.remove(&seg.key);
+        let _ = maps::TCP_FLOWS.remove(&seg.key);
         return TC_ACT_OK;
     }
     if flags & SYN != 0 {
         if flags & ACK == 0 {
-            let _ = TCP_FLOWS.insert(&seg.key, &FlowState::opened(seg.seq), 0);
+            let _ = maps::TCP_FLOWS.insert(&seg.key, &FlowState::opened(seg.seq), 0);
             if seg.len != 0 {
                 // TCP Fast Open: a resolver that takes data in a SYN would get the question
                 // unread. The SYN goes on without it: the resolver acknowledges only the SYN,
                 // and the client sends the data again after the handshake, where it is read.
-                counters::bump(c::TCP_SYN_DATA);
+                maps::bump(c::TCP_SYN_DATA);
                 return dnssink_tcp_hold_back(skb);
             }
         }
@@ -239,23 +222,23 @@ pub fn handle(ctx: &TcContext) -> i32 {
     }
     if seg.len == 0 {
         if flags & FIN != 0 {
-            let _ = TCP_FLOWS.remove(&seg.key);
+            let _ = maps::TCP_FLOWS.remove(&seg.key);
         }
         return TC_ACT_OK;
     }
-    counters::bump(c::TCP_SEGMENTS);
-    let mut st = unsafe { TCP_FLOWS.get(&seg.key) }
+    maps::bump(c::TCP_SEGMENTS);
+    let mut st = unsafe { maps::TCP_FLOWS.get(&seg.key) }
         .copied()
         .unwrap_or(FlowState::unseen(seg.seq));
     let mut off = match tcp::place(&st, seg.seq, seg.len as usize) {
         Place::Gap => {
-            counters::bump(c::TCP_OUT_OF_ORDER);
+            maps::bump(c::TCP_OUT_OF_ORDER);
             return TC_ACT_SHOT;
         }
         Place::Before => return TC_ACT_OK,
         Place::At(off) => off as u32,
     };
-    let cfg = reply::config();
+    let cfg = maps::config();
     let pass_unparsed = cfg.is_some_and(|c| c.pass_unparsed != 0);
     let client =
         cfg.is_none_or(|c| c.clients == 0) || enforce::client_key(&seg.key.client, seg.v6) != 0;
@@ -276,7 +259,7 @@ pub fn handle(ctx: &TcContext) -> i32 {
             if len - off == 2 {
                 st.next = seq.wrapping_add(off + 2);
                 st.pending = l + 1;
-                let _ = TCP_FLOWS.insert(&s.seg.key, &st, 0);
+                let _ = maps::TCP_FLOWS.insert(&s.seg.key, &st, 0);
                 return TC_ACT_OK;
             }
             (off + 2, l)
@@ -291,13 +274,13 @@ pub fn handle(ctx: &TcContext) -> i32 {
         match tcp::fate(read, first, client, pass_unparsed) {
             tcp::Fate::Pass => {
                 if let Err(why) = read {
-                    counters::bump(why);
+                    maps::bump(why);
                 }
                 st.messages = st.messages.saturating_add(1);
                 let end = body + msg_len;
                 st.next = seq.wrapping_add(end);
                 if end >= len {
-                    let _ = TCP_FLOWS.insert(&s.seg.key, &st, 0);
+                    let _ = maps::TCP_FLOWS.insert(&s.seg.key, &st, 0);
                     return TC_ACT_OK;
                 }
                 off = end;
@@ -339,7 +322,7 @@ pub extern "C" fn dnssink_tcp_read_message(skb: *mut __sk_buff, at: u32, avail: 
 
 #[inline(always)]
 fn read_question(skb: *mut __sk_buff, at: u32, avail: u32) -> Result<bool, u32> {
-    let (Some(s), Some(m)) = (scratch(), Message::get()) else {
+    let (Some(s), Some(m)) = (maps::tcp_scratch(), maps::message()) else {
         return Err(c::TRUNCATED);
     };
     // HEADER_LEN to MSG_READ bytes: the verifier must see the length bounded, never zero.
@@ -355,7 +338,7 @@ fn read_question(skb: *mut __sk_buff, at: u32, avail: u32) -> Result<bool, u32> 
         0 => {}
         why => return Err(why),
     }
-    let verdict = Scratch::get().ok_or(c::TRUNCATED)?.lookup();
+    let verdict = crate::lookup::verdict(maps::scratch().ok_or(c::TRUNCATED)?);
     s.canary = verdict.canary();
     s.answered_by = verdict.answered_by() as u8;
     Ok(verdict.blocked())
@@ -382,10 +365,10 @@ pub extern "C" fn dnssink_tcp_answer(skb: *mut __sk_buff) -> i32 {
     if action == TC_ACT_SHOT {
         return action;
     }
-    counters::bump(c::ANSWERED_TCP);
-    counters::bump((built >> 16) as u32 & 0xff);
-    counters::bump(c::ANSWERED_NXDOMAIN + (built >> 24) as u32 & 0xff);
-    if let (Some(s), Some(m)) = (scratch(), Message::get()) {
+    maps::bump(c::ANSWERED_TCP);
+    maps::bump((built >> 16) as u32 & 0xff);
+    maps::bump(c::answered_as((built >> 24) as u32 & 0xff));
+    if let (Some(s), Some(m)) = (maps::tcp_scratch(), maps::message()) {
         log::tcp_query(&s.seg.key.client, m.wire_len, m.qtype, c::ANSWERED_TCP);
     }
     action
@@ -397,7 +380,8 @@ pub extern "C" fn dnssink_tcp_answer(skb: *mut __sk_buff) -> i32 {
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn dnssink_tcp_build_answer(_skb: *mut __sk_buff) -> u64 {
-    let (Some(s), Some(m), Some(cfg)) = (scratch(), Message::get(), reply::config()) else {
+    let (Some(s), Some(m), Some(cfg)) = (maps::tcp_scratch(), maps::message(), maps::config())
+    else {
         return 0;
     };
     let a = answer::build(cfg, &m.query, m.qtype, m.edns != 0, s.canary);
@@ -428,7 +412,7 @@ pub extern "C" fn dnssink_tcp_build_answer(_skb: *mut __sk_buff) -> u64 {
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn dnssink_tcp_hold_back(skb: *mut __sk_buff) -> i32 {
-    let Some(s) = scratch() else {
+    let Some(s) = maps::tcp_scratch() else {
         return TC_ACT_SHOT;
     };
     let (data, seq, ack, flags) = (s.seg.data, s.seg.seq, s.seg.ack, s.seg.flags & 0xff);
@@ -436,7 +420,7 @@ pub extern "C" fn dnssink_tcp_hold_back(skb: *mut __sk_buff) -> i32 {
         || dnssink_tcp_write_headers(skb, TO_SERVER | flags, 0, seq, ack) != 0
     {
         // Never pass the data unread.
-        counters::bump(c::TX_FAILED);
+        maps::bump(c::TX_FAILED);
         return TC_ACT_SHOT;
     }
     TC_ACT_OK
@@ -447,9 +431,9 @@ pub extern "C" fn dnssink_tcp_hold_back(skb: *mut __sk_buff) -> i32 {
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn dnssink_tcp_reset(skb: *mut __sk_buff, why: u32) -> i32 {
-    counters::bump(c::TCP_RESET);
+    maps::bump(c::TCP_RESET);
     if why != c::TCP_RESET {
-        counters::bump(why);
+        maps::bump(why);
     }
     dnssink_tcp_reply(skb, 0)
 }
@@ -467,7 +451,7 @@ pub extern "C" fn dnssink_tcp_reply(skb: *mut __sk_buff, payload: u32) -> i32 {
     match reply_inner(skb, payload) {
         Some(action) => action,
         None => {
-            counters::bump(c::TX_FAILED);
+            maps::bump(c::TX_FAILED);
             TC_ACT_SHOT
         }
     }
@@ -475,8 +459,8 @@ pub extern "C" fn dnssink_tcp_reply(skb: *mut __sk_buff, payload: u32) -> i32 {
 
 #[inline(always)]
 fn reply_inner(skb: *mut __sk_buff, payload: u32) -> Option<i32> {
-    let s = scratch()?;
-    let _ = TCP_FLOWS.remove(&s.seg.key);
+    let s = maps::tcp_scratch()?;
+    let _ = maps::TCP_FLOWS.remove(&s.seg.key);
     let (data, seq, ack, len, fin) = (
         s.seg.data,
         s.seg.seq,
@@ -509,7 +493,7 @@ fn reply_inner(skb: *mut __sk_buff, payload: u32) -> Option<i32> {
     if dnssink_tcp_write_headers(skb, TO_CLIENT | flags as u32, payload, seq, ack) != 0 {
         return None;
     }
-    let s = scratch()?;
+    let s = maps::tcp_scratch()?;
     if payload != 0 {
         let n = dnssink_common::helper_len(payload, OUT_MAX as u32);
         if unsafe { bpf_skb_store_bytes(skb, data, s.out.as_ptr().cast(), n, 0) } != 0 {
@@ -568,7 +552,7 @@ fn write_headers_inner(
     ack: u32,
 ) -> Option<()> {
     const M: usize = HDR_MAX - 1;
-    let s = scratch()?;
+    let s = maps::tcp_scratch()?;
     let to_client = to_flags & TO_CLIENT != 0;
     let flags = to_flags as u8;
     let mut w = 0;

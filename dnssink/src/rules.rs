@@ -168,21 +168,24 @@ impl RuleSet {
         self.table.len() * std::mem::size_of::<Bucket>()
     }
 
-    /// The verdict for `name`, looked up in the compiled table the way the BPF program does.
+    /// The verdict for `name`, from the compiled table, by the lookup the kernel runs
+    /// (`table::lookup`).
     pub fn verdict(&self, name: &str) -> Verdict {
-        let header = &self.table[0];
-        let (n, mut h) = (header[table::H_BUCKETS], header[table::H_ROOT]);
-        let mut v = Verdict::default();
-        let labels: Vec<&str> = name.trim_end_matches('.').split('.').collect();
-        for (i, l) in labels.iter().enumerate().rev() {
-            h = hash::combine(h, hash::label(l));
-            let t = table::tag(h);
-            let (b1, b2) = table::buckets(t, n);
-            let f =
-                table::find(&self.table[b1 as usize], t) | table::find(&self.table[b2 as usize], t);
-            v.visit(f, i == 0);
-        }
-        v
+        let t = &self.table[..];
+        let Some(shape) = table::shape(t) else {
+            return Verdict::default();
+        };
+        let labels: Vec<u64> = name
+            .trim_end_matches('.')
+            .split('.')
+            .map(hash::label)
+            .collect();
+        table::lookup(
+            shape.root,
+            labels.len(),
+            |i| labels[i],
+            |h| table::flags(t, h, shape.buckets, |x| x),
+        )
     }
 }
 

@@ -1,17 +1,17 @@
-//! The command line: every command and option, shared by the `dnssink` binary, the config
-//! file (whose keys are the long options of `attach`) and `cargo xtask dist` (man page and
-//! completions).
+//! The command line, and nothing else: every command and option, for the `dnssink` binary and
+//! `cargo xtask dist` (man page and completions). `attach` gives a [`Plan`], as the config
+//! file does (`config_file`, whose keys are the long options of `attach`).
 
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use dnssink_common::{config::Config, event::level};
 
 use crate::{
-    ListSpec, bpf, iplist,
-    lists::{Format, Options, Role},
-    response,
+    bpf,
+    lists::Format,
+    plan::{self, ListPlan, OnExit, Plan, Port, default},
+    response::Response,
 };
 
 #[derive(Parser)]
@@ -118,35 +118,16 @@ pub struct ListArgs {
 }
 
 impl ListArgs {
-    pub fn specs(&self) -> Vec<ListSpec> {
-        let opts = |role| Options {
-            role,
+    pub fn plan(&self) -> ListPlan {
+        ListPlan {
+            blocklists: self.blocklists.clone(),
+            allowlists: self.allowlists.clone(),
             format: self.format,
             subdomains: self.subdomains,
-        };
-        let block = self.blocklists.iter().map(|p| ListSpec {
-            path: p.clone(),
-            opts: opts(Role::Block),
-        });
-        let allow = self.allowlists.iter().map(|p| ListSpec {
-            path: p.clone(),
-            opts: opts(Role::Allow),
-        });
-        block.chain(allow).collect()
+            strict: self.strict,
+            canaries: !self.no_canaries,
+        }
     }
-
-    pub fn load(&self) -> Result<crate::Loaded> {
-        crate::load_lists(&self.specs(), self.strict, !self.no_canaries)
-    }
-}
-
-/// What happens to the program when the daemon stops.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum OnExit {
-    /// Remove it: the interface goes back to plain forwarding.
-    Detach,
-    /// Leave it attached, pinned, filtering with the last rules; the next start adopts it.
-    Keep,
 }
 
 #[derive(clap::Args, Clone)]
@@ -157,10 +138,10 @@ pub struct AttachArgs {
     pub lists: ListArgs,
     /// What a blocked name gets: nxdomain, nodata, null (0.0.0.0 and ::), refused, or the
     /// address(es) of a block page, e.g. 198.18.0.10,2001:db8::10.
-    #[arg(long, value_name = "MODE", default_value = "nxdomain", value_parser = response::parse)]
-    pub response: Config,
+    #[arg(long, value_name = "MODE", default_value = "nxdomain")]
+    pub response: Response,
     /// TTL in seconds of answers, and of negative answers (through the SOA).
-    #[arg(long, value_name = "SECS", default_value_t = Config::DEFAULT_TTL)]
+    #[arg(long, value_name = "SECS", default_value_t = default::TTL)]
     pub ttl: u32,
     /// Where the program runs.
     #[arg(long, value_enum, default_value_t = bpf::Mode::Auto)]
@@ -171,8 +152,8 @@ pub struct AttachArgs {
     pub resolvers: Vec<std::net::IpAddr>,
     /// Drop traffic to this port (repeatable), e.g. tcp/5222. DNS over TLS (tcp/853) and over
     /// QUIC (udp/853) are always dropped.
-    #[arg(long = "block-port", value_name = "PROTO/PORT", value_parser = iplist::parse_port)]
-    pub block_ports: Vec<(u8, u16)>,
+    #[arg(long = "block-port", value_name = "PROTO/PORT")]
+    pub block_ports: Vec<Port>,
     /// Drop traffic to the destinations in this file (repeatable): one CIDR a line, with
     /// `any` or the ports it covers (`216.239.37.125 tcp/5222,tcp/5223`).
     #[arg(long = "block-ip", value_name = "FILE")]
@@ -181,7 +162,7 @@ pub struct AttachArgs {
     /// default, the subnets of the interface (and of its VLANs, IFACE.N), read at attach
     /// time. A blocked name asked from another source is dropped: answering spoofed queries
     /// would make the gateway a reflector.
-    #[arg(long = "clients", value_name = "CIDR", value_parser = parse_clients)]
+    #[arg(long = "clients", value_name = "CIDR", value_parser = plan::parse_clients)]
     pub clients: Vec<ipnet::IpNet>,
     /// Pass DNS queries that dnssink cannot parse (a compression pointer in the question,
     /// several questions, a malformed name, a fragment...) to the resolver instead of
@@ -202,10 +183,10 @@ pub struct AttachArgs {
     pub no_log: bool,
     /// Size of the kernel's query-log buffer in KiB (a power of two, at least 4). When it is
     /// full, events are dropped and counted; answers never wait.
-    #[arg(long, value_name = "KIB", default_value_t = 256, value_parser = parse_log_buffer)]
+    #[arg(long, value_name = "KIB", default_value_t = default::LOG_BUFFER_KIB, value_parser = plan::parse_log_buffer)]
     pub log_buffer: u32,
     /// How many recent queries the daemon keeps for `dnssink log` and `dnssink top`.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(long, value_name = "N", default_value_t = default::LOG_WINDOW)]
     pub log_window: usize,
     /// Mask client addresses in the log to their /24 (IPv4) or /56 (IPv6).
     #[arg(long)]
@@ -215,63 +196,39 @@ pub struct AttachArgs {
     pub metrics: Option<SocketAddr>,
 }
 
-fn parse_log_buffer(s: &str) -> std::result::Result<u32, String> {
-    let kib: u32 = s.parse().map_err(|e| format!("{e}"))?;
-    if kib < 4 || !kib.is_power_of_two() || kib > 1 << 20 {
-        return Err(format!(
-            "{kib} KiB: the buffer must be a power of two from 4 KiB to 1 GiB"
-        ));
-    }
-    Ok(kib)
-}
-
 impl AttachArgs {
-    pub fn ip_rules(&self) -> Result<iplist::IpRules> {
-        let mut rules = iplist::IpRules::default();
-        for f in &self.block_ips {
-            rules.load(f)?;
+    /// The plan of `dnssink attach ARGS`, from ARGS (the interface first).
+    pub fn parse_plan(args: &[&str]) -> Result<Plan> {
+        let argv = ["dnssink", "attach"]
+            .into_iter()
+            .chain(args.iter().copied());
+        match Cli::try_parse_from(argv)?.command {
+            Command::Attach(a) => a.plan(),
+            _ => unreachable!("parsed as attach"),
         }
-        Ok(rules)
     }
 
-    /// Checks what the command line cannot: that the sets fit their maps. Run before anything
-    /// touches the kernel, so that a bad set never leaves a rule set half applied.
-    pub fn check(&self) -> Result<()> {
-        use dnssink_common::maps;
-        let fits = |flag: &str, n: usize, max: usize| {
-            if n > max {
-                anyhow::bail!("{flag}: at most {max} may be given ({n} were)");
-            }
-            Ok(())
+    /// The plan this command line gives.
+    pub fn plan(&self) -> Result<Plan> {
+        let plan = Plan {
+            iface: self.iface.clone(),
+            lists: self.lists.plan(),
+            response: self.response,
+            ttl: self.ttl,
+            mode: self.mode,
+            resolvers: self.resolvers.clone(),
+            block_ports: self.block_ports.clone(),
+            block_ips: self.block_ips.clone(),
+            clients: self.clients.clone(),
+            pass_unparsed: self.pass_unparsed,
+            on_exit: self.on_exit,
+            log: plan::LogLevel::from_switches(self.log_all, self.no_log)?,
+            log_buffer_kib: self.log_buffer,
+            log_window: self.log_window,
+            anonymize_clients: self.anonymize_clients,
         };
-        fits(
-            "--resolver",
-            self.resolvers.len(),
-            maps::RESOLVERS_MAX as usize,
-        )?;
-        fits(
-            "--block-port",
-            self.block_ports.len(),
-            maps::PORTS_MAX as usize,
-        )?;
-        fits("--clients", self.clients.len(), maps::CLIENTS_MAX)
-    }
-
-    pub fn config(&self, ip_rules: &iplist::IpRules) -> Config {
-        let mut c = self.response;
-        c.ttl = self.ttl;
-        c.enforce = !self.resolvers.is_empty() as u8;
-        c.policy = (c.enforce != 0 || !ip_rules.is_empty() || !self.block_ports.is_empty()) as u8;
-        c.clients = 1;
-        c.pass_unparsed = self.pass_unparsed as u8;
-        c.log = if self.no_log {
-            level::OFF
-        } else if self.log_all {
-            level::ALL
-        } else {
-            level::ANSWERED
-        };
-        c
+        plan.check()?;
+        Ok(plan)
     }
 }
 
@@ -298,36 +255,9 @@ pub struct LogArgs {
     #[arg(long)]
     pub json: bool,
     /// Only clients in this network (e.g. 198.18.0.0/24, or one address).
-    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
+    #[arg(long, value_name = "CIDR", value_parser = plan::parse_cidr)]
     pub client: Option<ipnet::IpNet>,
     /// Only this name and its subdomains.
     #[arg(long, value_name = "SUFFIX")]
     pub name: Option<String>,
-}
-
-fn parse_clients(s: &str) -> std::result::Result<ipnet::IpNet, String> {
-    if s == "any" {
-        return Ok("::/0".parse().expect("a valid network"));
-    }
-    parse_cidr(s)
-}
-
-pub fn parse_cidr(s: &str) -> std::result::Result<ipnet::IpNet, String> {
-    s.parse::<ipnet::IpNet>()
-        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| format!("{s:?} is not an address or a CIDR network"))
-}
-
-impl Cli {
-    /// The arguments of `dnssink attach`, from its argument list (without the program name).
-    pub fn attach_args(args: &[String]) -> Result<AttachArgs, clap::Error> {
-        let argv = std::iter::once("dnssink".to_string()).chain(args.iter().cloned());
-        match Cli::try_parse_from(argv)?.command {
-            Command::Attach(a) => Ok(a),
-            _ => Err(clap::Error::raw(
-                clap::error::ErrorKind::InvalidSubcommand,
-                "not an attach command",
-            )),
-        }
-    }
 }

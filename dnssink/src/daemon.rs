@@ -15,10 +15,9 @@ use tokio::{
 
 use crate::{
     bpf::{LoadOptions, Sinkhole},
-    cli::{AttachArgs, OnExit},
-    control, host, iplist, metrics, pin,
+    control, host, metrics, pin,
+    plan::{HostView, OnExit, Plan},
     qlog::{self, Entry, Window},
-    response,
     state::{self, ListState, State},
 };
 
@@ -33,7 +32,7 @@ pub struct Shared {
 
 /// One attached interface.
 pub struct Instance {
-    args: AttachArgs,
+    plan: Plan,
     sinkhole: Sinkhole,
     /// The internal resolvers in the kernel: `--resolver`, and the gateway's own addresses.
     resolvers: Vec<std::net::IpAddr>,
@@ -42,14 +41,14 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Loads the lists and the program and attaches it to `args.iface`, or takes over the
-    /// program a kept instance left there. `argv` is the `attach` argument list, kept in the
-    /// state file for `reload` and `query`.
-    pub fn start(args: AttachArgs, argv: Vec<String>) -> Result<Instance> {
-        if args.lists.blocklists.is_empty() {
+    /// Loads the lists and the program and attaches it to `plan.iface`, or takes over the
+    /// program a kept instance left there. The plan is kept in the state file for `reload`
+    /// and `query`.
+    pub fn start(plan: Plan) -> Result<Instance> {
+        if plan.lists.blocklists.is_empty() {
             bail!("no list: give at least one --blocklist FILE");
         }
-        let iface = args.iface.clone();
+        let iface = plan.iface.clone();
         host::check_interface(&iface)?;
         host::check_privileges()?;
         if let Ok(old) = State::load(&iface)
@@ -69,44 +68,21 @@ impl Instance {
             pin::remove(&pins)?;
         }
         pin::create(&pins)?;
-        let result = Instance::load(args, argv, &pins, adopt, started);
+        let result = Instance::load(plan, &pins, adopt, started);
         if result.is_err() && !adopt {
             let _ = pin::remove(&pins);
         }
         result
     }
 
-    fn load(
-        args: AttachArgs,
-        argv: Vec<String>,
-        pins: &std::path::Path,
-        adopt: bool,
-        started: Instant,
-    ) -> Result<Instance> {
-        let iface = args.iface.clone();
-        args.check()?;
-        let ip_rules = args.ip_rules()?;
-        let config = args.config(&ip_rules);
-        let clients = if args.clients.is_empty() {
-            let nets = host::interface_subnets(&iface)?;
-            // A link-local network alone (every IPv6 link has one) is not a LAN's.
-            let link_local = |n: &ipnet::IpNet| match n {
-                ipnet::IpNet::V6(v6) => v6.addr().segments()[0] & 0xffc0 == 0xfe80,
-                ipnet::IpNet::V4(_) => false,
-            };
-            if nets.iter().all(link_local) {
-                bail!(
-                    "{iface} has no IP address to take the client networks from: give them \
-                     with --clients CIDR (or --clients any)"
-                );
-            }
-            nets
-        } else {
-            args.clients.clone()
-        };
+    fn load(plan: Plan, pins: &std::path::Path, adopt: bool, started: Instant) -> Result<Instance> {
+        let iface = plan.iface.clone();
+        plan.check()?;
+        let ip_rules = plan.ip_rules()?;
+        let settings = plan.settings(&ip_rules, &host_view(&plan)?)?;
         let opts = LoadOptions {
             pins: Some(pins.to_path_buf()),
-            log_buffer: Some(args.log_buffer * 1024),
+            log_buffer: Some(plan.log_buffer_kib * 1024),
         };
         // The verifier checks the program while the lists are read: two cores, half the
         // wait. The lists are read on this thread, so that their memory comes from the main
@@ -114,7 +90,7 @@ impl Instance {
         // kernel.
         let (loaded, sinkhole) = std::thread::scope(|s| {
             let program = s.spawn(|| Sinkhole::load_program(&opts));
-            let loaded = args.lists.load();
+            let loaded = plan.lists.load();
             let sinkhole = program
                 .join()
                 .unwrap_or_else(|_| Err(anyhow!("the program loader panicked")));
@@ -125,16 +101,11 @@ impl Instance {
             "lists compiled and program verified at {:.3}s",
             started.elapsed().as_secs_f64()
         );
-        // The kept program runs on these maps: every change below is live at once, each one
-        // whole, in an order that never opens a gap.
-        sinkhole.swap(&loaded.rules, &ip_rules)?;
-        let resolvers = internal_resolvers(&args);
-        sinkhole.set_resolvers(&resolvers)?;
-        sinkhole.set_ports(&args.block_ports)?;
-        sinkhole.set_clients(&clients)?;
-        sinkhole.set_config(&config)?;
+        // The kept program runs on these maps: every change is live at once, each one whole,
+        // in the one order that never opens a gap (`Sinkhole::fill`).
+        sinkhole.fill(&loaded.rules, &ip_rules, &settings)?;
         tracing::debug!("table filled at {:.3}s", started.elapsed().as_secs_f64());
-        let keep = args.on_exit == OnExit::Keep;
+        let keep = plan.on_exit == OnExit::Keep;
         let mode = if adopt {
             let old = State::load(&iface).ok();
             sinkhole.adopt(&iface, keep)?;
@@ -142,8 +113,9 @@ impl Instance {
             println!("dnssink: adopted the program kept on {iface} ({mode} mode), with no gap");
             mode
         } else {
-            sinkhole.attach(&iface, args.mode, keep)?.to_string()
+            sinkhole.attach(&iface, plan.mode, keep)?.to_string()
         };
+        let config = settings.config;
         let events = if config.log != dnssink_common::event::level::OFF {
             Some(sinkhole.take_events()?)
         } else {
@@ -152,11 +124,11 @@ impl Instance {
         let now = state::now();
         let state = State {
             pid: std::process::id(),
-            args: argv,
+            plan: plan.clone(),
             started: now,
             mode: mode.clone(),
             program_id: sinkhole.program_id()?,
-            on_exit: format!("{:?}", args.on_exit).to_lowercase(),
+            on_exit: plan.on_exit,
             rules: loaded.rules.len(),
             lists: list_states(&loaded),
             loaded: now,
@@ -168,9 +140,10 @@ impl Instance {
              answering {}; {}; rule table {} KiB, loaded in {:.2}s",
             state.program_id,
             loaded.summary(),
-            response::describe(&config),
+            plan.response,
             config.ttl,
-            clients
+            settings
+                .clients
                 .iter()
                 .map(|n| if n.prefix_len() == 0 {
                     "any".to_string()
@@ -179,7 +152,7 @@ impl Instance {
                 })
                 .collect::<Vec<_>>()
                 .join(", "),
-            policy_summary(&args, &ip_rules),
+            plan.policy_summary(&ip_rules),
             loaded.rules.table_bytes() / 1024,
             started.elapsed().as_secs_f64(),
         );
@@ -187,13 +160,13 @@ impl Instance {
             iface: iface.clone(),
             pins: pins.to_path_buf(),
             state: RefCell::new(state),
-            window: RefCell::new(Window::new(args.log_window)),
+            window: RefCell::new(Window::new(plan.log_window)),
             log: broadcast::channel(1024).0,
         });
         Ok(Instance {
-            args,
+            plan,
             sinkhole,
-            resolvers,
+            resolvers: settings.resolvers,
             events,
             shared,
         })
@@ -202,7 +175,9 @@ impl Instance {
     /// Follows the gateway's own addresses, which count as internal resolvers: an address
     /// that comes (a new IPv6 prefix, DHCP) is allowed within a second of the change.
     fn refresh_resolvers(&mut self) {
-        let now = internal_resolvers(&self.args);
+        let now = self
+            .plan
+            .internal_resolvers(&own_addresses(&self.plan.iface));
         if now != self.resolvers {
             match self.sinkhole.set_resolvers(&now) {
                 Ok(()) => {
@@ -224,10 +199,11 @@ impl Instance {
     /// Re-reads every list and swaps the new tables in; on any error the old ones stay live.
     fn reload(&mut self) -> Result<String> {
         let started = Instant::now();
-        let loaded = self.args.lists.load()?;
-        let ip_rules = self.args.ip_rules()?;
-        self.sinkhole.swap(&loaded.rules, &ip_rules)?;
-        self.sinkhole.set_config(&self.args.config(&ip_rules))?;
+        let loaded = self.plan.lists.load()?;
+        let ip_rules = self.plan.ip_rules()?;
+        let settings = self.plan.settings(&ip_rules, &host_view(&self.plan)?)?;
+        self.sinkhole.fill(&loaded.rules, &ip_rules, &settings)?;
+        self.resolvers = settings.resolvers;
         let mut st = self.shared.state.borrow_mut();
         st.rules = loaded.rules.len();
         st.lists = list_states(&loaded);
@@ -263,7 +239,7 @@ impl Instance {
     /// stay, and so does the state file, for `status` and the next start.
     fn stop(self) {
         let iface = self.shared.iface.clone();
-        let keep = self.args.on_exit == OnExit::Keep;
+        let keep = self.plan.on_exit == OnExit::Keep;
         drop(self.events);
         drop(self.sinkhole);
         if keep {
@@ -287,8 +263,8 @@ fn list_states(loaded: &crate::Loaded) -> Vec<ListState> {
         .iter()
         .map(|l| ListState {
             path: l.path.clone(),
-            role: format!("{:?}", l.role).to_lowercase(),
-            format: format!("{:?}", l.format).to_lowercase(),
+            role: l.role,
+            format: l.format,
             rules: l.rules,
             modified: std::fs::metadata(&l.path)
                 .and_then(|m| m.modified())
@@ -299,50 +275,24 @@ fn list_states(loaded: &crate::Loaded) -> Vec<ListState> {
         .collect()
 }
 
-/// The internal resolvers: none without `--resolver` (DNS may go anywhere); else those given,
-/// and every address of the gateway itself on the interface (link-local included), so that
-/// clients that learned the router's address from its advertisements are not cut off.
-fn internal_resolvers(args: &AttachArgs) -> Vec<std::net::IpAddr> {
-    if args.resolvers.is_empty() {
-        return Vec::new();
-    }
-    let mut out = args.resolvers.clone();
-    let own = host::interface_addresses(&args.iface).unwrap_or_else(|e| {
-        tracing::warn!("{e:#}");
-        Vec::new()
-    });
-    let max = dnssink_common::maps::RESOLVERS_MAX as usize;
-    for a in own {
-        if out.contains(&a) {
-            continue;
-        }
-        if out.len() == max {
-            tracing::warn!(
-                "{}: room for {max} internal resolvers only; {a} is not one",
-                args.iface
-            );
-            continue;
-        }
-        out.push(a);
-    }
-    out
+/// What the host says about the plan's interface: its addresses (internal resolvers too),
+/// and its subnets when the plan names no clients.
+fn host_view(plan: &Plan) -> Result<HostView> {
+    Ok(HostView {
+        addresses: own_addresses(&plan.iface),
+        subnets: if plan.clients.is_empty() {
+            host::interface_subnets(&plan.iface)?
+        } else {
+            Vec::new()
+        },
+    })
 }
 
-/// What is dropped, in a few words.
-fn policy_summary(args: &AttachArgs, ip_rules: &iplist::IpRules) -> String {
-    let resolvers = if args.resolvers.is_empty() {
-        "DNS to any resolver".to_string()
-    } else {
-        let r: Vec<String> = args.resolvers.iter().map(|a| a.to_string()).collect();
-        format!("DNS only to {}", r.join(", "))
-    };
-    format!(
-        "{resolvers}; dropping DoT/DoQ, {} port{}, {} blocked destination{}",
-        args.block_ports.len(),
-        if args.block_ports.len() == 1 { "" } else { "s" },
-        ip_rules.len(),
-        if ip_rules.len() == 1 { "" } else { "s" },
-    )
+fn own_addresses(iface: &str) -> Vec<std::net::IpAddr> {
+    host::interface_addresses(iface).unwrap_or_else(|e| {
+        tracing::warn!("{e:#}");
+        Vec::new()
+    })
 }
 
 /// Hands the memory of the lists, now in the kernel, back to the system: the allocator keeps
@@ -354,10 +304,10 @@ pub fn release_memory() {
 
 /// Starts every interface of `specs` (all or none), then serves them until SIGINT or
 /// SIGTERM.
-pub fn run(specs: Vec<(AttachArgs, Vec<String>)>, metrics: Option<SocketAddr>) -> Result<()> {
+pub fn run(plans: Vec<Plan>, metrics: Option<SocketAddr>) -> Result<()> {
     let mut instances = Vec::new();
-    for (args, argv) in specs {
-        instances.push(Instance::start(args, argv)?);
+    for plan in plans {
+        instances.push(Instance::start(plan)?);
     }
     release_memory();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -386,7 +336,7 @@ async fn serve(instances: &mut [Instance], metrics: Option<SocketAddr>) -> Resul
             tokio::task::spawn_local(read_log(
                 fd,
                 inst.shared.clone(),
-                inst.args.anonymize_clients,
+                inst.plan.anonymize_clients,
             ));
         }
     }

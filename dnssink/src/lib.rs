@@ -13,6 +13,7 @@ pub mod iplist;
 pub mod lists;
 pub mod metrics;
 pub mod pin;
+pub mod plan;
 pub mod qlog;
 pub mod query;
 pub mod response;

@@ -11,7 +11,10 @@ use std::{collections::BTreeMap, fmt, net::IpAddr, path::Path};
 use anyhow::{Context as _, Result, bail};
 
 /// How a list is written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     /// `0.0.0.0 name [name...]`: each name exactly.
     Hosts,
@@ -37,10 +40,20 @@ impl fmt::Display for Format {
 }
 
 /// What the file is for: in an allowlist, every entry allows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Block,
     Allow,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Block => "block",
+            Role::Allow => "allow",
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -21,11 +21,9 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Attach(args) => {
-            let argv = std::env::args().skip(1).collect();
-            let metrics = args.metrics;
-            daemon::run(vec![(args, argv)], metrics)
-        }
+        Command::Attach(args) => args
+            .plan()
+            .and_then(|plan| daemon::run(vec![plan], args.metrics)),
         Command::Run { config } => {
             config_file::load(&config).and_then(|c| daemon::run(c.interfaces, c.metrics))
         }
@@ -54,29 +52,21 @@ fn main() {
 
 fn check_config(path: &std::path::Path) -> Result<()> {
     let c = config_file::load(path)?;
-    for (args, _) in &c.interfaces {
-        if args.lists.blocklists.is_empty() {
-            bail!(
-                "{}: [[interface]] {:?}: no `blocklist`",
-                path.display(),
-                args.iface
-            );
+    for plan in &c.interfaces {
+        let here = || format!("{}: [[interface]] {:?}", path.display(), plan.iface);
+        if plan.lists.blocklists.is_empty() {
+            bail!("{}: no `blocklist`", here());
         }
-        let loaded = args
-            .lists
-            .load()
-            .with_context(|| format!("{}: [[interface]] {:?}", path.display(), args.iface))?;
-        let ips = args
-            .ip_rules()
-            .with_context(|| format!("{}: [[interface]] {:?}", path.display(), args.iface))?;
-        let present = if host::check_interface(&args.iface).is_ok() {
+        let loaded = plan.lists.load().with_context(here)?;
+        let ips = plan.ip_rules().with_context(here)?;
+        let present = if host::check_interface(&plan.iface).is_ok() {
             ""
         } else {
             " (not present on this machine)"
         };
         println!(
             "{}{present}: {}; {} blocked destinations",
-            args.iface,
+            plan.iface,
             loaded.summary(),
             ips.len()
         );
@@ -89,14 +79,11 @@ fn check_config(path: &std::path::Path) -> Result<()> {
 }
 
 fn query(args: QueryArgs) -> Result<()> {
-    let lists = if args.lists.blocklists.is_empty() && args.lists.allowlists.is_empty() {
-        let iface = instance(args.iface)?;
-        let st = State::read(&iface)?;
-        Cli::attach_args(&st.args)
-            .context("the running instance's arguments")?
-            .lists
+    let lists = args.lists.plan();
+    let lists = if lists.is_empty() {
+        State::read(&instance(args.iface)?)?.plan.lists
     } else {
-        args.lists
+        lists
     };
     let loaded = lists.load()?;
     print!(

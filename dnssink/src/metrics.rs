@@ -57,7 +57,7 @@ pub fn render(instances: &[Rc<Shared>]) -> Result<String> {
                 .get_or_create(&List {
                     iface: inst.iface.clone(),
                     list: l.path.clone(),
-                    role: l.role.clone(),
+                    role: l.role.to_string(),
                 })
                 .set(l.rules as i64);
         }

@@ -66,6 +66,30 @@ pub fn describe(c: &Config) -> String {
     }
 }
 
+/// `--response`, as the kernel's config gets it (its response fields; the rest is the
+/// plan's), and as the text it was given in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Response(pub Config);
+
+impl Default for Response {
+    fn default() -> Response {
+        Response(Config::default())
+    }
+}
+
+impl std::str::FromStr for Response {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Response, String> {
+        parse(s).map(Response)
+    }
+}
+
+impl std::fmt::Display for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&describe(&self.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

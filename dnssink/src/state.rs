@@ -15,15 +15,20 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::{
+    lists::{Format, Role},
+    plan::{OnExit, Plan},
+};
+
 /// Directory of the state files.
 pub const DIR: &str = "/run/dnssink";
 
 /// A list as it was last loaded.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListState {
     pub path: String,
-    pub role: String,
-    pub format: String,
+    pub role: Role,
+    pub format: Format,
     pub rules: usize,
     /// When the file was last changed (seconds since the epoch).
     pub modified: u64,
@@ -31,17 +36,17 @@ pub struct ListState {
 
 /// A running (or kept) instance, as its state file describes it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct State {
     pub pid: u32,
-    /// The arguments of `dnssink attach` it runs with, after the program name.
-    pub args: Vec<String>,
+    /// What it runs.
+    pub plan: Plan,
     /// When it started (seconds since the epoch).
     pub started: u64,
     /// native or generic.
     pub mode: String,
     pub program_id: u32,
-    /// detach or keep.
-    pub on_exit: String,
+    pub on_exit: OnExit,
     /// Rules in the live table, canaries included.
     pub rules: usize,
     pub lists: Vec<ListState>,

@@ -13,6 +13,25 @@ pub const XDP_DROP: u32 = 1;
 pub const XDP_PASS: u32 = 2;
 pub const XDP_TX: u32 = 3;
 
+/// The kernel settings that `dnssink attach lo ARGS` makes, built as the daemon builds them
+/// (`Plan::settings`), with `--clients any` unless ARGS name clients: a test's frames come
+/// from 198.18.0.0/15 and 2001:db8::/32.
+pub fn settings(args: &[&str]) -> dnssink::plan::Settings {
+    settings_with(args, &dnssink::iplist::IpRules::default())
+}
+
+/// [`settings`], with the blocked destinations `ips` (which turn the policy on).
+pub fn settings_with(args: &[&str], ips: &dnssink::iplist::IpRules) -> dnssink::plan::Settings {
+    let mut argv = vec!["lo"];
+    if !args.contains(&"--clients") {
+        argv.extend(["--clients", "any"]);
+    }
+    argv.extend(args);
+    dnssink::cli::AttachArgs::parse_plan(&argv)
+        .and_then(|p| p.settings(ips, &Default::default()))
+        .expect("a plan")
+}
+
 /// A list file holding `text`, removed when dropped.
 pub fn list(text: &str) -> tempfile::NamedTempFile {
     use std::io::Write as _;

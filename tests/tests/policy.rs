@@ -7,12 +7,11 @@ use dnssink::{
     bpf::Sinkhole,
     iplist::IpRules,
     lists::{Kind, Options, collect},
-    response,
     rules::RuleSet,
 };
 use dnssink_common::policy::{PROTO_TCP, PROTO_UDP};
 use dnssink_tests::frame::{self, Spec, query};
-use dnssink_tests::{XDP_DROP, XDP_PASS, XDP_TX};
+use dnssink_tests::{XDP_DROP, XDP_PASS, XDP_TX, settings_with};
 use hickory_proto::{
     op::ResponseCode,
     rr::{RData, RecordType},
@@ -29,19 +28,24 @@ fn sinkhole(ip_list: &str, canaries: bool, mode: &str) -> Sinkhole {
     let rules = RuleSet::from_rules(all).unwrap();
     let mut ip = IpRules::default();
     ip.parse("ips", ip_list).unwrap();
-    let mut cfg = response::parse(mode).unwrap();
-    cfg.enforce = 1;
-    cfg.policy = 1;
     let mut s = Sinkhole::load_program(&Default::default()).unwrap();
-    s.set_config(&cfg).unwrap();
-    s.swap(&rules, &ip).unwrap();
-    let resolvers: Vec<IpAddr> = vec![
-        "198.18.0.1".parse().unwrap(),
-        "2001:db8::1".parse().unwrap(),
-    ];
-    s.set_resolvers(&resolvers).unwrap();
-    s.set_ports(&[(PROTO_TCP, 5222)]).unwrap();
+    s.fill(&rules, &ip, &policy(&["--response", mode], &ip))
+        .unwrap();
     s
+}
+
+/// The settings of [`sinkhole`]'s policy, with `args`.
+fn policy(args: &[&str], ip: &IpRules) -> dnssink::plan::Settings {
+    let mut all = vec![
+        "--resolver",
+        "198.18.0.1",
+        "--resolver",
+        "2001:db8::1",
+        "--block-port",
+        "tcp/5222",
+    ];
+    all.extend(args);
+    settings_with(&all, ip)
 }
 
 fn run(s: &Sinkhole, input: &[u8]) -> (u32, Vec<u8>) {
@@ -159,11 +163,8 @@ fn unreadable_dns_over_tcp_still_goes_only_to_the_internal_resolvers() {
     let msg = dns("x.ads.test.");
     let behind = |dst: &str| frame::v6_with_extensions(&to(dst, 53), &msg, &[60], PROTO_TCP);
     assert_eq!(action(&s, &behind("2001:db8::1")), XDP_DROP);
-    let mut cfg = response::parse("nxdomain").unwrap();
-    cfg.enforce = 1;
-    cfg.policy = 1;
-    cfg.pass_unparsed = 1;
-    s.set_config(&cfg).unwrap();
+    s.set_settings(&policy(&["--pass-unparsed"], &IpRules::default()))
+        .unwrap();
     assert_eq!(action(&s, &behind("2001:db8::1")), XDP_PASS);
     assert_eq!(action(&s, &behind("2001:db8:9::9")), XDP_DROP);
     let c = s.counters().unwrap();
@@ -295,14 +296,9 @@ fn canaries_are_answered_in_the_kernel() {
 #[test]
 fn only_clients_are_answered() {
     let mut s = sinkhole("", false, "nxdomain");
-    let mut cfg = response::parse("nxdomain").unwrap();
-    cfg.clients = 1;
-    s.set_config(&cfg).unwrap();
-    s.set_clients(&[
-        "198.18.0.0/24".parse().unwrap(),
-        "2001:db8::/64".parse().unwrap(),
-    ])
-    .unwrap();
+    let clients = ["--clients", "198.18.0.0/24", "--clients", "2001:db8::/64"];
+    s.set_settings(&policy(&clients, &IpRules::default()))
+        .unwrap();
     let from = |src: &str| {
         let src: IpAddr = src.parse().unwrap();
         let base = if src.is_ipv4() {
@@ -371,14 +367,13 @@ fn unparsed_queries_are_dropped_unless_passed_on_request() {
     let at = 12 + 2; // inside the first label
     compressed[at - 2] = 0xc0;
     compressed[at - 1] = 12;
-    let mut cfg = response::parse("nxdomain").unwrap();
     let to_resolver = to("198.18.0.1", 53);
-    for pass_unparsed in [0, 1] {
-        cfg.pass_unparsed = pass_unparsed;
-        s.set_config(&cfg).unwrap();
+    for pass_unparsed in [&[][..], &["--pass-unparsed"]] {
+        s.set_settings(&policy(pass_unparsed, &IpRules::default()))
+            .unwrap();
         assert_eq!(
             action(&s, &frame::frame(&to_resolver, &compressed)),
-            if pass_unparsed == 1 {
+            if !pass_unparsed.is_empty() {
                 XDP_PASS
             } else {
                 XDP_DROP

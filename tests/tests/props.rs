@@ -25,11 +25,10 @@ use std::{
 use dnssink::{
     bpf::Sinkhole,
     lists::{Options, collect},
-    response,
     rules::RuleSet,
 };
 use dnssink_tests::frame::{self, Spec};
-use dnssink_tests::{XDP_DROP, XDP_PASS, XDP_TX};
+use dnssink_tests::{XDP_DROP, XDP_PASS, XDP_TX, settings};
 use hickory_proto::{
     op::{Edns, Message, MessageType, OpCode, Query, ResponseCode},
     rr::{Name, RecordType},
@@ -347,12 +346,8 @@ fn a_hundred_thousand_frames_through_the_kernel() {
     let (_, b) = collect("block", block.as_bytes(), &Options::block());
     let (_, a) = collect("allow", allow.as_bytes(), &Options::allow());
     let rules = RuleSet::from_rules(b.iter().chain(&a).map(|(n, k, _)| (n.as_str(), *k))).unwrap();
-    let mut s = Sinkhole::load(&rules, &response::parse("nxdomain").unwrap()).unwrap();
-    s.set_clients(&[
-        "198.18.0.0/24".parse().unwrap(),
-        "2001:db8::/64".parse().unwrap(),
-    ])
-    .unwrap();
+    let clients = ["--clients", "198.18.0.0/24", "--clients", "2001:db8::/64"];
+    let mut s = Sinkhole::load(&rules, &settings(&clients)).unwrap();
 
     let mut tally = Tally::default();
     let mut mode = 0;
@@ -360,12 +355,14 @@ fn a_hundred_thousand_frames_through_the_kernel() {
     for n in 0..frames {
         if n % 1000 == 0 {
             mode = rng.below(MODES.len());
-            let mut cfg = response::parse(MODES[mode]).unwrap();
-            cfg.clients = 1;
-            cfg.ttl = 1 + rng.below(86400) as u32;
+            let ttl = (1 + rng.below(86400)).to_string();
             pass_unparsed = rng.chance(30);
-            cfg.pass_unparsed = pass_unparsed as u8;
-            s.set_config(&cfg).unwrap();
+            let mut args = vec!["--response", MODES[mode], "--ttl", &ttl];
+            args.extend(clients);
+            if pass_unparsed {
+                args.push("--pass-unparsed");
+            }
+            s.set_settings(&settings(&args)).unwrap();
         }
         let name = random_name(&mut rng);
         let dns = random_query(&mut rng, &name);

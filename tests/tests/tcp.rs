@@ -6,11 +6,11 @@
 use dnssink::{
     bpf::Sinkhole,
     lists::{Options, collect},
-    response,
     rules::RuleSet,
 };
 use dnssink_tests::{
     frame::{CLIENT_MAC, GATEWAY_MAC, Spec, query},
+    settings,
     tcp::{
         ACK, FIN, Out, PSH, RST, SYN, Seg, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT, framed,
         in_private_netns, parse, test_run,
@@ -24,7 +24,7 @@ use hickory_proto::{
 fn sinkhole() -> Sinkhole {
     let (_, b) = collect("block", b"||ads.test^\n", &Options::block());
     let rules = RuleSet::from_rules(b.iter().map(|(n, k, _)| (n.as_str(), *k))).unwrap();
-    Sinkhole::load(&rules, &response::parse("nxdomain").unwrap()).unwrap()
+    Sinkhole::load(&rules, &settings(&[])).unwrap()
 }
 
 const ISN: u32 = 0xfffffff0; // the stream wraps around zero
@@ -257,9 +257,7 @@ fn what_cannot_be_answered_right_is_reset_both_ways() {
         assert_eq!((c["unparsed_compressed"], c["unparsed_questions"]), (1, 1));
         // --pass-unparsed: what cannot be read passes, a question split across segments
         // included; a blocked name read whole is still never passed.
-        let mut cfg = response::parse("nxdomain").unwrap();
-        cfg.pass_unparsed = 1;
-        s.set_config(&cfg).unwrap();
+        s.set_settings(&settings(&["--pass-unparsed"])).unwrap();
         let seq = open(&s, &spec);
         passes(
             &s,

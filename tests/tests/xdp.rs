@@ -8,12 +8,10 @@ use dnssink::{
     ListSpec,
     bpf::Sinkhole,
     lists::{Options, collect},
-    response,
     rules::RuleSet,
 };
-use dnssink_common::config::Config;
 use dnssink_tests::frame::{self, CLIENT_MAC, GATEWAY_MAC, Parsed, Spec, query};
-use dnssink_tests::{XDP_DROP, XDP_PASS, XDP_TX};
+use dnssink_tests::{XDP_DROP, XDP_PASS, XDP_TX, settings};
 use hickory_proto::{
     op::{MessageType, ResponseCode},
     rr::{RData, RecordType},
@@ -30,8 +28,8 @@ fn load(block: &str, allow: &str, cfg: &str) -> Sinkhole {
     let (_, b) = collect("block", block.as_bytes(), &Options::block());
     let (_, a) = collect("allow", allow.as_bytes(), &Options::allow());
     let rules = RuleSet::from_rules(b.iter().chain(&a).map(|(n, k, _)| (n.as_str(), *k))).unwrap();
-    let config = response::parse(cfg).unwrap();
-    Sinkhole::load(&rules, &config).expect("the program loads and passes the verifier")
+    Sinkhole::load(&rules, &settings(&["--response", cfg]))
+        .expect("the program loads and passes the verifier")
 }
 
 fn sinkhole() -> Sinkhole {
@@ -214,9 +212,8 @@ fn response_modes() {
     soa(&p, 10);
 
     // The TTL follows the config.
-    let mut c = response::parse("198.18.0.10").unwrap();
-    c.ttl = 3600;
-    s.set_config(&c).unwrap();
+    s.set_settings(&settings(&["--response", "198.18.0.10", "--ttl", "3600"]))
+        .unwrap();
     let p = answer(&s, &spec, &a);
     assert_eq!(p.message.answers()[0].ttl(), 3600);
     // Only an IPv4 block page: AAAA gets NODATA with the SOA.
@@ -500,11 +497,7 @@ fn what_cannot_be_parsed_is_dropped_and_not_queries_pass() {
         assert_eq!(after["dropped_unparsed"], before["dropped_unparsed"] + 1);
     }
     // --pass-unparsed: the same frames pass, unchanged.
-    let mut cfg = Config {
-        pass_unparsed: 1,
-        ..Config::default()
-    };
-    s.set_config(&cfg).unwrap();
+    s.set_settings(&settings(&["--pass-unparsed"])).unwrap();
     for (f, counter) in &frames {
         let before = s.counters().unwrap()[counter];
         passes(&s, f);
@@ -512,9 +505,8 @@ fn what_cannot_be_parsed_is_dropped_and_not_queries_pass() {
     }
     // Messages that are not queries pass, whatever the setting; so do a query for the root
     // and a name with extension headers that are no DNS (MLD behind hop-by-hop).
-    for pass_unparsed in [0, 1] {
-        cfg.pass_unparsed = pass_unparsed;
-        s.set_config(&cfg).unwrap();
+    for pass_unparsed in [&[][..], &["--pass-unparsed"]] {
+        s.set_settings(&settings(pass_unparsed)).unwrap();
         for (m, counter) in [
             (edit(&|m| m[2] |= 0x80), "passed_not_query"),
             (edit(&|m| m[2] |= 0x28), "passed_not_query"),
@@ -605,7 +597,7 @@ fn a_real_list_is_answered_through_the_kernel() {
     };
     let loaded = dnssink::load_lists(&[spec], false, false).unwrap();
     assert!(loaded.rules.len() > 140_000, "{}", loaded.summary());
-    let s = Sinkhole::load(&loaded.rules, &Config::default()).unwrap();
+    let s = Sinkhole::load(&loaded.rules, &settings(&[])).unwrap();
     let (_, all) = collect("sb", &std::fs::read(&path).unwrap(), &Options::block());
     let names: Vec<&str> = all.iter().step_by(997).map(|r| r.0.as_str()).collect();
     assert!(names.len() > 100);

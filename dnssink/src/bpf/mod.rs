@@ -31,6 +31,7 @@ use dnssink_common::{
 use crate::{
     host::{Features, driver},
     iplist::IpRules,
+    plan::Settings,
     rules::RuleSet,
 };
 
@@ -41,7 +42,10 @@ use sys::{create_table, create_trie};
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dnssink"));
 
 /// How to attach.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Native where the driver has it, generic otherwise (and on veth, where native-mode
     /// XDP_TX needs an XDP program on the peer too).
@@ -72,12 +76,30 @@ pub struct LoadOptions {
 }
 
 impl Sinkhole {
-    /// Loads the program and fills its maps: the config, and the rule table.
-    pub fn load(rules: &RuleSet, config: &Config) -> Result<Sinkhole> {
+    /// Loads the program and fills its maps (for tests and the bench): the rule table, no
+    /// blocked destinations, and `settings`.
+    pub fn load(rules: &RuleSet, settings: &Settings) -> Result<Sinkhole> {
         let mut s = Sinkhole::load_program(&LoadOptions::default())?;
-        s.set_config(config)?;
-        s.swap(rules, &IpRules::default())?;
+        s.fill(rules, &IpRules::default(), settings)?;
         Ok(s)
+    }
+
+    /// Fills every map, in the one order that start, reload and tests share: the rule and
+    /// destination tables are swapped in whole, then the small maps are updated key by key
+    /// (a key that stays is never touched), and the config is written last, so that a flag never
+    /// points at a map not yet filled. A kept program runs on these maps: each step is live
+    /// at once, and none opens a gap.
+    pub fn fill(&mut self, rules: &RuleSet, ips: &IpRules, settings: &Settings) -> Result<()> {
+        self.swap(rules, ips)?;
+        self.set_settings(settings)
+    }
+
+    /// The small maps and the config, in [`Sinkhole::fill`]'s order.
+    pub fn set_settings(&mut self, s: &Settings) -> Result<()> {
+        self.set_resolvers(&s.resolvers)?;
+        self.set_ports(&s.ports)?;
+        self.set_clients(&s.clients)?;
+        self.set_config(&s.config)
     }
 
     /// Loads the program with no config and no rules yet (or with those of the maps pinned

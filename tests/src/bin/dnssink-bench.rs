@@ -554,7 +554,9 @@ fn test_run_ns(names: &[String]) -> Result<f64> {
             .iter()
             .map(|n| (n.as_str(), dnssink::lists::Kind::BlockExact)),
     )?;
-    let s = dnssink::bpf::Sinkhole::load(&rules, &dnssink_common::config::Config::default())?;
+    // The settings the daemon makes (`--clients any`: the client check runs, as it does in
+    // every daemon).
+    let s = dnssink::bpf::Sinkhole::load(&rules, &dnssink_tests::settings(&[]))?;
     let q = frame::query(
         &format!("{}.", names[names.len() / 2]),
         hickory_proto::rr::RecordType::A,

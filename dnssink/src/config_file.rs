@@ -240,7 +240,7 @@ mod tests {
     use super::*;
 
     fn err(text: &str) -> String {
-        format!("{:#}", parse(text).err().expect("an error"))
+        format!("{:#}", parse(text).expect_err("an error"))
     }
 
     #[test]

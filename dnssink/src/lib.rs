@@ -5,17 +5,16 @@
 
 pub mod bpf;
 pub mod cli;
+pub mod commands;
 pub mod config_file;
-pub mod control;
 pub mod daemon;
 pub mod host;
+pub mod instance;
 pub mod iplist;
 pub mod lists;
-pub mod metrics;
 pub mod pin;
 pub mod plan;
 pub mod qlog;
-pub mod query;
 pub mod response;
 pub mod rules;
 pub mod state;

@@ -1,13 +1,9 @@
-//! Where an instance pins its program link and maps on the BPF filesystem, so that other
-//! commands (`stats`, `detach`) and the next start (`--on-exit keep`) find them.
-//!
-//! `/sys/fs/bpf/dnssink/IFACE/` in the host's network namespace; `IFACE@NETNS-INODE/` in any
-//! other, since the same interface name can be attached in several namespaces at once. The
-//! BPF filesystem refuses names with dots, so a VLAN's `eth0.100` is pinned as `eth0:100`
-//! (interface names cannot hold a colon). Every file there has mode 0600.
+//! The BPF filesystem, where an instance pins its program link and maps so that other
+//! commands (`stats`, `detach`, `query`) and the next start (`--on-exit keep`) find them, in
+//! its `InstanceId::pin_dir`. Every file there has mode 0600.
 
 use std::{
-    os::unix::fs::{MetadataExt as _, PermissionsExt as _},
+    os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
 };
 
@@ -21,23 +17,6 @@ pub const LINK: &str = "link";
 pub const TCP_LINK: &str = "tcp-link";
 
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
-
-fn netns_inode(pid: &str) -> Option<u64> {
-    std::fs::metadata(format!("/proc/{pid}/ns/net"))
-        .ok()
-        .map(|m| m.ino())
-}
-
-/// The pin directory of `iface` in this network namespace.
-pub fn dir(iface: &str) -> PathBuf {
-    let here = netns_inode("self");
-    let name = iface.replace('.', ":");
-    if here.is_some() && here == netns_inode("1") {
-        PathBuf::from(ROOT).join(name)
-    } else {
-        PathBuf::from(ROOT).join(format!("{name}@{}", here.unwrap_or(0)))
-    }
-}
 
 /// The pin of map `name` in `dir`.
 pub fn map(dir: &Path, name: &str) -> PathBuf {

@@ -68,14 +68,8 @@ pub fn describe(c: &Config) -> String {
 
 /// `--response`, as the kernel's config gets it (its response fields; the rest is the
 /// plan's), and as the text it was given in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Response(pub Config);
-
-impl Default for Response {
-    fn default() -> Response {
-        Response(Config::default())
-    }
-}
 
 impl std::str::FromStr for Response {
     type Err = String;

@@ -12,7 +12,7 @@ use anyhow::{Result, bail};
 use dnssink_common::{
     hash,
     rule::Verdict,
-    table::{self, Bucket, FLAG_MASK, SLOTS},
+    table::{self, Bucket, Buckets, FLAG_MASK, SLOTS},
 };
 
 use crate::lists::Kind;
@@ -168,25 +168,30 @@ impl RuleSet {
         self.table.len() * std::mem::size_of::<Bucket>()
     }
 
-    /// The verdict for `name`, from the compiled table, by the lookup the kernel runs
-    /// (`table::lookup`).
+    /// The verdict for `name`, from the compiled table, by the lookup the kernel runs.
     pub fn verdict(&self, name: &str) -> Verdict {
-        let t = &self.table[..];
-        let Some(shape) = table::shape(t) else {
-            return Verdict::default();
-        };
-        let labels: Vec<u64> = name
-            .trim_end_matches('.')
-            .split('.')
-            .map(hash::label)
-            .collect();
-        table::lookup(
-            shape.root,
-            labels.len(),
-            |i| labels[i],
-            |h| table::flags(t, h, shape.buckets, |x| x),
-        )
+        verdict_in(&self.table[..], name)
     }
+}
+
+/// The verdict for `name` (text, with or without its trailing dot) in the rule table `t`: the
+/// compiled one, or the kernel's live one (`bpf::LiveTable`), by the lookup the kernel runs
+/// (`table::lookup`).
+pub fn verdict_in<T: Buckets + ?Sized>(t: &T, name: &str) -> Verdict {
+    let Some(shape) = table::shape(t) else {
+        return Verdict::default();
+    };
+    let labels: Vec<u64> = name
+        .trim_end_matches('.')
+        .split('.')
+        .map(hash::label)
+        .collect();
+    table::lookup(
+        shape.root,
+        labels.len(),
+        |i| labels[i],
+        |h| table::flags(t, h, shape.buckets, |x| x),
+    )
 }
 
 /// Places every slot value into `n` data buckets (after the header), or gives up.

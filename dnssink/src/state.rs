@@ -1,27 +1,21 @@
 //! What a running daemon leaves for other commands (`reload`, `query`, `status`, `log`): its
-//! PID, its arguments, what it loaded and the result of its last reload, as JSON in
-//! `/run/dnssink/`; and its control socket beside it.
-//!
-//! The file is named after the interface and the network namespace, since the same interface
-//! name can be attached in several namespaces at once.
+//! PID, its plan, what it loaded and the result of its last reload, as JSON at
+//! `InstanceId::state_path`.
 
 use std::{
     io::Write as _,
-    os::unix::fs::{MetadataExt as _, PermissionsExt as _},
-    path::PathBuf,
-    time::{Duration, Instant, SystemTime},
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    time::SystemTime,
 };
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     lists::{Format, Role},
     plan::{OnExit, Plan},
 };
-
-/// Directory of the state files.
-pub const DIR: &str = "/run/dnssink";
 
 /// A list as it was last loaded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,38 +59,6 @@ pub fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn netns_id() -> Result<u64> {
-    Ok(std::fs::metadata("/proc/self/ns/net")
-        .context("reading /proc/self/ns/net")?
-        .ino())
-}
-
-/// The state file of `iface` in this network namespace.
-pub fn path(iface: &str) -> Result<PathBuf> {
-    Ok(PathBuf::from(DIR).join(format!("{iface}.{}", netns_id()?)))
-}
-
-/// The control socket of the daemon attached to `iface` in this network namespace.
-pub fn socket(iface: &str) -> Result<PathBuf> {
-    Ok(PathBuf::from(format!("{}.sock", path(iface)?.display())))
-}
-
-/// The interfaces with a state file in this network namespace.
-pub fn instances() -> Result<Vec<String>> {
-    let suffix = format!(".{}", netns_id()?);
-    let mut found = Vec::new();
-    if let Ok(dir) = std::fs::read_dir(DIR) {
-        for e in dir.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(iface) = name.strip_suffix(&suffix) {
-                found.push(iface.to_string());
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
 /// Whether process `pid` runs: it exists, and has not ended as a zombie that its parent has
 /// yet to reap.
 pub fn alive(pid: u32) -> bool {
@@ -112,75 +74,23 @@ pub fn alive(pid: u32) -> bool {
 }
 
 impl State {
-    /// Writes the state of `iface` (atomically: readers see the old file or the new one).
-    pub fn write(&self, iface: &str) -> Result<()> {
-        std::fs::create_dir_all(DIR).with_context(|| format!("creating {DIR}"))?;
-        let path = path(iface)?;
+    /// Writes the state to `path` (atomically: readers see the old file or the new one).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
         let tmp = PathBuf::from(format!("{}.tmp", path.display()));
         let mut f =
             std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
         f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         f.write_all(serde_json::to_string_pretty(self)?.as_bytes())?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
     }
 
-    /// The state file of `iface`, whether its daemon runs or not.
-    pub fn load(iface: &str) -> Result<State> {
-        let path = path(iface)?;
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "no dnssink is attached to {iface} here (no {})",
-                path.display()
-            )
-        })?;
+    /// The state file at `path`.
+    pub fn load(path: &Path) -> Result<State> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
-    }
-
-    /// The state of the instance attached to `iface` in this namespace, whose daemon runs.
-    pub fn read(iface: &str) -> Result<State> {
-        let st = State::load(iface)?;
-        if !alive(st.pid) {
-            bail!(
-                "the dnssink attached to {iface} (PID {}) is not running",
-                st.pid
-            );
-        }
-        Ok(st)
-    }
-
-    pub fn remove(iface: &str) {
-        for p in [path(iface), socket(iface)].into_iter().flatten() {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-
-    /// Asks the instance on `iface` to reload, and waits for the result.
-    pub fn reload(iface: &str, timeout: Duration) -> Result<String> {
-        let before = State::read(iface)?;
-        // SAFETY: SIGHUP to the PID the state file names, which was just checked to exist.
-        if unsafe { libc::kill(before.pid as i32, libc::SIGHUP) } != 0 {
-            bail!(
-                "cannot signal PID {}: {}",
-                before.pid,
-                std::io::Error::last_os_error()
-            );
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            std::thread::sleep(Duration::from_millis(50));
-            let now = State::read(iface)?;
-            if now.reloads > before.reloads {
-                return match now.last_reload.strip_prefix("ok ") {
-                    Some(summary) => Ok(summary.to_string()),
-                    None => bail!("{}", now.last_reload.trim_start_matches("failed ")),
-                };
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "no reload result from PID {} within {timeout:?}",
-                    before.pid
-                );
-            }
-        }
     }
 }

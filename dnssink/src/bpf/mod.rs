@@ -36,6 +36,7 @@ use crate::{
 };
 
 mod sys;
+pub use sys::LiveTable;
 use sys::{create_table, create_trie};
 
 /// The program object, built by build.rs.

@@ -6,7 +6,7 @@ use std::io;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use aya::maps::{LpmTrie, Map, MapData, lpm_trie::Key};
-use dnssink_common::table::Bucket;
+use dnssink_common::table::{Bucket, Buckets};
 
 /// The attributes of BPF_MAP_CREATE that dnssink sets.
 #[repr(C)]
@@ -180,4 +180,62 @@ pub(super) fn create_table(buckets: &[Bucket]) -> Result<MapData> {
         libc::munmap(p, len);
     }
     MapData::from_fd(fd).context("opening the rule table")
+}
+
+/// The rule table a running (or kept) program looks names up in, mapped read-only from the
+/// kernel: `query` asks it what the kernel answers, through the same lookup.
+pub struct LiveTable {
+    ptr: *const Bucket,
+    buckets: usize,
+    len: usize,
+}
+
+impl LiveTable {
+    /// The table in the pinned `TABLES` map at `pin`.
+    pub fn open(pin: &std::path::Path) -> Result<LiveTable> {
+        use aya::maps::of_maps::ArrayOfMaps;
+        let data = MapData::from_pin(pin).with_context(|| format!("opening {}", pin.display()))?;
+        let slot: ArrayOfMaps<MapData, MapData> = ArrayOfMaps::try_from(Map::ArrayOfMaps(data))?;
+        let table = slot.get(&0, 0).context("reading the live rule table")?;
+        let buckets = table.info()?.max_entries() as usize;
+        let len = (buckets * std::mem::size_of::<Bucket>()).div_ceil(4096) * 4096;
+        // SAFETY: a read-only shared mapping of the map's memory, `len` bytes (the map's
+        // values rounded up to pages, as the kernel maps them), unmapped on drop. The fd may
+        // close after mmap: the mapping holds the map.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(table.fd())),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            bail!(
+                "mapping the live rule table: {}",
+                io::Error::last_os_error()
+            );
+        }
+        Ok(LiveTable {
+            ptr: p as *const Bucket,
+            buckets,
+            len,
+        })
+    }
+}
+
+impl Buckets for LiveTable {
+    fn bucket(&self, i: u32) -> Option<&Bucket> {
+        // SAFETY: `i` is within the mapped buckets.
+        ((i as usize) < self.buckets).then(|| unsafe { &*self.ptr.add(i as usize) })
+    }
+}
+
+impl Drop for LiveTable {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `open`.
+        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
+    }
 }

@@ -2,11 +2,10 @@
 //! until SIGINT or SIGTERM, reloaded on SIGHUP, with their query logs, control sockets and
 //! metrics.
 
-use std::{cell::RefCell, net::SocketAddr, path::PathBuf, rc::Rc, time::Instant};
+use std::{cell::RefCell, net::SocketAddr, rc::Rc, time::Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use aya::maps::{MapData, RingBuf};
-use dnssink_common::event::Event;
 use tokio::{
     io::unix::AsyncFd,
     signal::unix::{SignalKind, signal},
@@ -15,20 +14,20 @@ use tokio::{
 
 use crate::{
     bpf::{LoadOptions, Sinkhole},
-    control, host, metrics, pin,
+    host,
+    instance::InstanceId,
+    pin,
     plan::{HostView, OnExit, Plan},
-    qlog::{self, Entry, Window},
+    qlog::Window,
     state::{self, ListState, State},
 };
 
-/// What an instance shares with its log reader, control socket and metrics.
-pub struct Shared {
-    pub iface: String,
-    pub pins: PathBuf,
-    pub state: RefCell<State>,
-    pub window: RefCell<Window>,
-    pub log: broadcast::Sender<Entry>,
-}
+pub mod control;
+mod log_reader;
+mod metrics;
+mod shared;
+
+pub use shared::Shared;
 
 /// One attached interface.
 pub struct Instance {
@@ -51,7 +50,8 @@ impl Instance {
         let iface = plan.iface.clone();
         host::check_interface(&iface)?;
         host::check_privileges()?;
-        if let Ok(old) = State::load(&iface)
+        let id = InstanceId::here(&iface)?;
+        if let Ok(old) = id.state()
             && old.pid != std::process::id()
             && state::alive(old.pid)
         {
@@ -61,27 +61,28 @@ impl Instance {
             );
         }
         let started = Instant::now();
-        let pins = pin::dir(&iface);
-        let adopt = pins.join(pin::LINK).exists();
+        let pins = id.pin_dir();
+        let adopt = id.is_kept();
         if !adopt {
             // Maps left by a daemon that died without a kept link: nothing uses them.
             pin::remove(&pins)?;
         }
         pin::create(&pins)?;
-        let result = Instance::load(plan, &pins, adopt, started);
+        let result = Instance::load(plan, id, adopt, started);
         if result.is_err() && !adopt {
             let _ = pin::remove(&pins);
         }
         result
     }
 
-    fn load(plan: Plan, pins: &std::path::Path, adopt: bool, started: Instant) -> Result<Instance> {
+    fn load(plan: Plan, id: InstanceId, adopt: bool, started: Instant) -> Result<Instance> {
         let iface = plan.iface.clone();
+        let pins = id.pin_dir();
         plan.check()?;
         let ip_rules = plan.ip_rules()?;
         let settings = plan.settings(&ip_rules, &host_view(&plan)?)?;
         let opts = LoadOptions {
-            pins: Some(pins.to_path_buf()),
+            pins: Some(pins),
             log_buffer: Some(plan.log_buffer_kib * 1024),
         };
         // The verifier checks the program while the lists are read: two cores, half the
@@ -107,7 +108,7 @@ impl Instance {
         tracing::debug!("table filled at {:.3}s", started.elapsed().as_secs_f64());
         let keep = plan.on_exit == OnExit::Keep;
         let mode = if adopt {
-            let old = State::load(&iface).ok();
+            let old = id.state().ok();
             sinkhole.adopt(&iface, keep)?;
             let mode = old.map(|s| s.mode).unwrap_or_else(|| "kept".into());
             println!("dnssink: adopted the program kept on {iface} ({mode} mode), with no gap");
@@ -134,7 +135,7 @@ impl Instance {
             loaded: now,
             ..State::default()
         };
-        state.write(&iface)?;
+        state.write(&id.state_path())?;
         println!(
             "dnssink: attached to {iface} ({mode} mode, program id {}): {}; response {}, ttl {}s; \
              answering {}; {}; rule table {} KiB, loaded in {:.2}s",
@@ -157,8 +158,7 @@ impl Instance {
             started.elapsed().as_secs_f64(),
         );
         let shared = Rc::new(Shared {
-            iface: iface.clone(),
-            pins: pins.to_path_buf(),
+            id,
             state: RefCell::new(state),
             window: RefCell::new(Window::new(plan.log_window)),
             log: broadcast::channel(1024).0,
@@ -183,7 +183,7 @@ impl Instance {
                 Ok(()) => {
                     tracing::info!(
                         "{}: internal resolvers now {}",
-                        self.shared.iface,
+                        self.shared.id.iface,
                         now.iter()
                             .map(|a| a.to_string())
                             .collect::<Vec<_>>()
@@ -191,7 +191,7 @@ impl Instance {
                     );
                     self.resolvers = now;
                 }
-                Err(e) => tracing::warn!("{}: {e:#}", self.shared.iface),
+                Err(e) => tracing::warn!("{}: {e:#}", self.shared.id.iface),
             }
         }
     }
@@ -216,42 +216,44 @@ impl Instance {
         ))
     }
 
-    fn reload_and_record(&mut self) -> Result<()> {
-        let result = self.reload();
-        let iface = &self.shared.iface;
+    /// Reloads, and records how it went in the state file: the summary, or why it failed
+    /// (the old rules stay). An error is the state file's.
+    fn reload_and_record(&mut self) -> Result<std::result::Result<String, String>> {
+        let result = self.reload().map_err(|e| format!("{e:#}"));
+        let iface = &self.shared.id.iface;
         let mut st = self.shared.state.borrow_mut();
         st.reloads += 1;
         st.last_reload_time = state::now();
-        st.last_reload = match result {
+        st.last_reload = match &result {
             Ok(summary) => {
                 println!("dnssink: reloaded {iface}: {summary}");
                 format!("ok {summary}")
             }
             Err(e) => {
-                println!("dnssink: reload of {iface} failed, the old rules stay: {e:#}");
-                format!("failed {e:#}")
+                println!("dnssink: reload of {iface} failed, the old rules stay: {e}");
+                format!("failed {e}")
             }
         };
-        st.write(iface)
+        st.write(&self.shared.id.state_path())?;
+        Ok(result)
     }
 
     /// Stops: with `--on-exit detach` the program goes and the pins with it; with `keep` both
     /// stay, and so does the state file, for `status` and the next start.
     fn stop(self) {
-        let iface = self.shared.iface.clone();
+        let id = self.shared.id.clone();
+        let iface = &id.iface;
         let keep = self.plan.on_exit == OnExit::Keep;
         drop(self.events);
         drop(self.sinkhole);
         if keep {
-            if let Ok(p) = state::socket(&iface) {
-                let _ = std::fs::remove_file(p);
-            }
+            let _ = std::fs::remove_file(id.socket());
             println!("dnssink: left the program on {iface}, filtering with the last rules");
         } else {
-            if let Err(e) = pin::remove(&self.shared.pins) {
+            if let Err(e) = pin::remove(&id.pin_dir()) {
                 tracing::warn!("{e:#}");
             }
-            State::remove(&iface);
+            id.remove_state();
             println!("dnssink: detached from {iface}");
         }
     }
@@ -326,14 +328,16 @@ async fn serve(instances: &mut [Instance], metrics: Option<SocketAddr>) -> Resul
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
-    for inst in instances.iter_mut() {
-        control::listen(&state::socket(&inst.shared.iface)?, inst.shared.clone())?;
+    // Reloads asked for on the control sockets, by instance.
+    let (reloads, mut reload_asked) = tokio::sync::mpsc::unbounded_channel();
+    for (i, inst) in instances.iter_mut().enumerate() {
+        control::listen(inst.shared.clone(), i, reloads.clone())?;
         if let Some(events) = inst.events.take() {
             // SAFETY: the ring buffer owns its map's fd, open and unchanged while it lives.
             let fd =
                 unsafe { AsyncFd::register_with_interest(events, tokio::io::Interest::READABLE) }
                     .map_err(|e| anyhow!("polling the query log: {e}"))?;
-            tokio::task::spawn_local(read_log(
+            tokio::task::spawn_local(log_reader::read_log(
                 fd,
                 inst.shared.clone(),
                 inst.plan.anonymize_clients,
@@ -365,7 +369,7 @@ async fn serve(instances: &mut [Instance], metrics: Option<SocketAddr>) -> Resul
                 "filtering on {}",
                 instances
                     .iter()
-                    .map(|i| i.shared.iface.as_str())
+                    .map(|i| i.shared.id.iface.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
@@ -382,17 +386,19 @@ async fn serve(instances: &mut [Instance], metrics: Option<SocketAddr>) -> Resul
                     inst.refresh_resolvers();
                 }
             }
+            Some(control::Reload { instance, reply }) = reload_asked.recv() => {
+                if let Some(inst) = instances.get_mut(instance) {
+                    let result = reloading(|| inst.reload_and_record())?;
+                    let _ = reply.send(result);
+                }
+            }
             _ = hup.recv() => {
-                let mut notify = vec![sd_notify::NotifyState::Reloading];
-                if let Ok(t) = sd_notify::NotifyState::monotonic_usec_now() {
-                    notify.push(t);
-                }
-                let _ = sd_notify::notify(false, &notify);
-                for inst in instances.iter_mut() {
-                    inst.reload_and_record()?;
-                }
-                release_memory();
-                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+                reloading(|| {
+                    for inst in instances.iter_mut() {
+                        let _ = inst.reload_and_record()?; // recorded and printed
+                    }
+                    Ok(())
+                })?;
             }
         }
     }
@@ -401,38 +407,16 @@ async fn serve(instances: &mut [Instance], metrics: Option<SocketAddr>) -> Resul
     Ok(())
 }
 
-/// Reads the kernel's query log into the window and to the followers.
-async fn read_log(mut fd: AsyncFd<RingBuf<MapData>>, shared: Rc<Shared>, anonymize: bool) {
-    let boot = qlog::monotonic_epoch();
-    // The kernel wakes this reader only when the buffer fills up (see dnssink-ebpf's log.rs);
-    // otherwise it is drained on this tick.
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let drain = |rb: &mut RingBuf<MapData>| {
-        while let Some(item) = rb.next() {
-            if let Some(ev) = Event::from_bytes(&item) {
-                let entry = Entry::from_event(&ev, &shared.iface, boot, anonymize);
-                // A copy for `log --follow` only when one is listening.
-                if shared.log.receiver_count() > 0 {
-                    let _ = shared.log.send(entry.clone());
-                }
-                shared.window.borrow_mut().push(entry);
-            }
-        }
-    };
-    loop {
-        tokio::select! {
-            g = fd.readable_mut() => match g {
-                Ok(mut g) => {
-                    drain(g.get_inner_mut());
-                    g.clear_ready();
-                }
-                Err(e) => {
-                    tracing::warn!("query log: {e}");
-                    return;
-                }
-            },
-            _ = tick.tick() => drain(fd.get_mut()),
-        }
+/// Runs a reload, however it was asked for (SIGHUP, `dnssink reload`), between systemd's
+/// RELOADING and READY, and hands the lists' memory back after it.
+fn reloading<T>(reload: impl FnOnce() -> Result<T>) -> Result<T> {
+    let mut notify = vec![sd_notify::NotifyState::Reloading];
+    if let Ok(t) = sd_notify::NotifyState::monotonic_usec_now() {
+        notify.push(t);
     }
+    let _ = sd_notify::notify(false, &notify);
+    let result = reload();
+    release_memory();
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    result
 }

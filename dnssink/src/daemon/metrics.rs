@@ -14,7 +14,7 @@ use tokio::{
     net::TcpListener,
 };
 
-use crate::daemon::Shared;
+use super::Shared;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Iface {
@@ -43,9 +43,9 @@ pub fn render(instances: &[Rc<Shared>]) -> Result<String> {
     let loaded_time = Family::<Iface, Gauge>::default();
     for inst in instances {
         let label = Iface {
-            iface: inst.iface.clone(),
+            iface: inst.id.iface.clone(),
         };
-        let counters = crate::bpf::pinned_counters(&inst.pins)?;
+        let counters = crate::bpf::pinned_counters(&inst.id.pin_dir())?;
         for (name, family) in &kernel {
             family
                 .get_or_create(&label)
@@ -55,7 +55,7 @@ pub fn render(instances: &[Rc<Shared>]) -> Result<String> {
         for l in &st.lists {
             rules
                 .get_or_create(&List {
-                    iface: inst.iface.clone(),
+                    iface: inst.id.iface.clone(),
                     list: l.path.clone(),
                     role: l.role.to_string(),
                 })

@@ -1,12 +1,22 @@
 //! `dnssink query`: is a name blocked, and which rules say so.
+//!
+//! The verdict comes from the rule table the kernel looks names up in, by the kernel's own
+//! lookup (`table::lookup`): for a running or kept instance, its live table, mapped from the
+//! kernel; with `--blocklist`, the table those lists compile to. The matching rules come from
+//! the lists, read again.
 
 use std::fmt::Write as _;
 
 use anyhow::Result;
+use dnssink_common::rule::Verdict;
 
 use crate::{
-    ListSpec, Loaded,
+    ListSpec,
+    bpf::LiveTable,
+    cli::QueryArgs,
+    instance::InstanceId,
     lists::{self, Kind},
+    rules::verdict_in,
 };
 
 /// A rule that matches a name.
@@ -19,9 +29,28 @@ pub struct Match {
     pub kind: Kind,
 }
 
-/// Whether each name is blocked (from the compiled table, as the kernel sees it), and every
-/// rule that matches it (from the lists).
-pub fn explain(loaded: &Loaded, specs: &[ListSpec], names: &[String]) -> Result<String> {
+pub fn run(args: QueryArgs) -> Result<()> {
+    let lists = args.lists.plan();
+    let out = if lists.is_empty() {
+        let id = InstanceId::named_or_only(args.iface.as_deref())?;
+        let plan = id.state()?.plan;
+        let live = LiveTable::open(&id.map_pin(dnssink_common::maps::TABLES))?;
+        explain(|n| verdict_in(&live, n), &plan.lists.specs(), &args.names)?
+    } else {
+        let loaded = lists.load()?;
+        explain(|n| loaded.rules.verdict(n), &lists.specs(), &args.names)?
+    };
+    print!("{out}");
+    Ok(())
+}
+
+/// Whether each name is blocked (`verdict`, from a rule table), and every rule of the lists
+/// that matches it.
+pub fn explain(
+    verdict: impl Fn(&str) -> Verdict,
+    specs: &[ListSpec],
+    names: &[String],
+) -> Result<String> {
     let wanted: Vec<(String, Vec<String>)> = names
         .iter()
         .map(|n| {
@@ -60,15 +89,15 @@ pub fn explain(loaded: &Loaded, specs: &[ListSpec], names: &[String]) -> Result<
     }
     let mut out = String::new();
     for ((name, _), matches) in wanted.iter().zip(&found) {
-        let v = loaded.rules.verdict(name);
-        let verdict = if v.blocked() {
+        let v = verdict(name);
+        let said = if v.blocked() {
             "blocked"
         } else if v.block() {
             "allowed (an allow rule beats the block)"
         } else {
             "not blocked"
         };
-        writeln!(out, "{name}: {verdict}")?;
+        writeln!(out, "{name}: {said}")?;
         for m in matches {
             writeln!(
                 out,

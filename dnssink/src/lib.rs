@@ -6,6 +6,7 @@
 pub mod bpf;
 pub mod cli;
 pub mod commands;
+pub mod compile;
 pub mod config_file;
 pub mod daemon;
 pub mod host;
@@ -16,7 +17,6 @@ pub mod pin;
 pub mod plan;
 pub mod qlog;
 pub mod response;
-pub mod rules;
 pub mod state;
 
 use std::path::PathBuf;
@@ -24,8 +24,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::{
+    compile::RuleSet,
     lists::{Options, Role, Summary},
-    rules::RuleSet,
 };
 
 /// A list to load, and how to read it.

@@ -687,3 +687,41 @@ pub fn dnssink_bin() -> Result<PathBuf> {
             )
         })
 }
+
+/// Sends DNS queries over UDP from the client (198.18.0.2) to `server`, one at a time, until
+/// `stop` is set: the `n`-th (from 1) asks `name(n)` for A, with ID `n` (mod 2^16).
+/// `each(n, answer)` sees the answer that carries its ID, or `None` when none came within
+/// `wait`. Run it inside the client's namespace ([`in_netns`]).
+pub fn query_stream(
+    server: (&str, u16),
+    wait: Duration,
+    stop: &std::sync::atomic::AtomicBool,
+    mut name: impl FnMut(usize) -> String,
+    mut each: impl FnMut(usize, Option<hickory_proto::op::Message>),
+) -> Result<()> {
+    let sock = std::net::UdpSocket::bind("198.18.0.2:0")?;
+    sock.set_read_timeout(Some(wait))?;
+    sock.connect(server)?;
+    let mut buf = [0u8; 1500];
+    let mut n = 0usize;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        n += 1;
+        let id = n as u16;
+        let mut q = crate::frame::query(&name(n), hickory_proto::rr::RecordType::A, true);
+        q[0..2].copy_from_slice(&id.to_be_bytes());
+        sock.send(&q)?;
+        let answer = loop {
+            match sock.recv(&mut buf) {
+                Ok(len) => {
+                    let m = hickory_proto::op::Message::from_vec(&buf[..len])?;
+                    if m.id() == id {
+                        break Some(m);
+                    }
+                }
+                Err(_) => break None,
+            }
+        };
+        each(n, answer);
+    }
+    Ok(())
+}

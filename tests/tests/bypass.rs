@@ -24,43 +24,16 @@ const BLOCK: &str = "||ads.test^\n";
 const BLOCKED: &str = "x.ads.test";
 const ALLOWED: &str = "ok.test";
 
-fn list() -> tempfile_path::Path {
-    tempfile_path::Path::with(BLOCK)
-}
-
-/// A list file that lives as long as the test.
-mod tempfile_path {
-    pub struct Path(pub std::path::PathBuf);
-    impl Path {
-        pub fn with(text: &str) -> Path {
-            let p = std::env::temp_dir().join(format!(
-                "dnssink-bypass-{}-{}.txt",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos()
-            ));
-            std::fs::write(&p, text).unwrap();
-            Path(p)
-        }
-        pub fn as_str(&self) -> &str {
-            self.0.to_str().unwrap()
-        }
-    }
-    impl Drop for Path {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
+fn list() -> tempfile::NamedTempFile {
+    dnssink_tests::list(BLOCK)
 }
 
 /// The lab with dnssink attached as a new user would, internal resolvers given.
-fn lab(list: &tempfile_path::Path) -> Lab {
+fn lab(list: &tempfile::NamedTempFile) -> Lab {
     let mut lab = Lab::with_query_log().unwrap();
     lab.start_dnssink(&[
         "--blocklist",
-        list.as_str(),
+        dnssink_tests::path(list),
         "--resolver",
         GW4,
         "--resolver",

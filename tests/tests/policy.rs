@@ -5,9 +5,9 @@ use std::net::IpAddr;
 
 use dnssink::{
     bpf::Sinkhole,
+    compile::RuleSet,
     iplist::IpRules,
     lists::{Kind, Options, collect},
-    rules::RuleSet,
 };
 use dnssink_common::policy::{PROTO_TCP, PROTO_UDP};
 use dnssink_tests::frame::{self, Spec, query};

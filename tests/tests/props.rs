@@ -24,8 +24,8 @@ use std::{
 
 use dnssink::{
     bpf::Sinkhole,
+    compile::RuleSet,
     lists::{Options, collect},
-    rules::RuleSet,
 };
 use dnssink_tests::frame::{self, Spec};
 use dnssink_tests::{XDP_DROP, XDP_PASS, XDP_TX, settings};

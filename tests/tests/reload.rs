@@ -3,19 +3,12 @@
 //! query may go unanswered.
 
 use std::{
-    net::UdpSocket,
     sync::atomic::{AtomicBool, AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
 
-use dnssink_tests::{
-    frame::query,
-    lab::{self, GW4, Lab, in_netns},
-};
-use hickory_proto::{
-    op::{Message, ResponseCode},
-    rr::RecordType,
-};
+use dnssink_tests::lab::{self, GW4, Lab, in_netns};
+use hickory_proto::op::ResponseCode;
 
 const BOTH: usize = 20;
 const NEW: usize = 10;
@@ -50,51 +43,41 @@ struct Stream {
 }
 
 fn stream(stop: &AtomicBool, reloaded: &AtomicUsize) -> anyhow::Result<Stream> {
-    let sock = UdpSocket::bind("198.18.0.2:0")?;
-    sock.set_read_timeout(Some(Duration::from_secs(2)))?;
-    sock.connect((GW4, 53))?;
     let mut st = Stream::default();
-    let mut buf = [0u8; 1500];
-    let mut n = 0usize;
-    while !stop.load(Ordering::Relaxed) {
-        n += 1;
-        let (name, kind) = match n % 3 {
-            0 => (format!("www.both{}.test.", n % BOTH), 0),
-            1 => (format!("new{}.test.", n % NEW), 1),
-            _ => (format!("pass{n}.test."), 2),
-        };
-        let done_before = reloaded.load(Ordering::SeqCst);
-        let mut q = query(&name, RecordType::A, true);
-        q[0..2].copy_from_slice(&(n as u16).to_be_bytes());
-        sock.send(&q)?;
-        st.sent += 1;
-        let m = loop {
-            match sock.recv(&mut buf) {
-                Ok(len) => {
-                    let m = Message::from_vec(&buf[..len])?;
-                    if m.id() == n as u16 {
-                        break Some(m);
+    let kind = |n: usize| n % 3;
+    // Reloads done before each query was sent: those must be live for its answer.
+    let done_before = std::cell::Cell::new(0);
+    lab::query_stream(
+        (GW4, 53),
+        Duration::from_secs(2),
+        stop,
+        |n| {
+            done_before.set(reloaded.load(Ordering::SeqCst));
+            match kind(n) {
+                0 => format!("www.both{}.test.", n % BOTH),
+                1 => format!("new{}.test.", n % NEW),
+                _ => format!("pass{n}.test."),
+            }
+        },
+        |n, answer| {
+            st.sent += 1;
+            let Some(m) = answer else {
+                st.lost += 1;
+                return;
+            };
+            let sinkholed = m.response_code() == ResponseCode::NXDomain;
+            match kind(n) {
+                0 if !sinkholed => st.both_passed += 1,
+                1 if done_before.get() >= 1 => {
+                    st.new_checked += 1;
+                    if !sinkholed {
+                        st.new_passed += 1;
                     }
                 }
-                Err(_) => break None,
+                _ => {}
             }
-        };
-        let Some(m) = m else {
-            st.lost += 1;
-            continue;
-        };
-        let sinkholed = m.response_code() == ResponseCode::NXDomain;
-        match kind {
-            0 if !sinkholed => st.both_passed += 1,
-            1 if done_before >= 1 => {
-                st.new_checked += 1;
-                if !sinkholed {
-                    st.new_passed += 1;
-                }
-            }
-            _ => {}
-        }
-    }
+        },
+    )?;
     Ok(st)
 }
 

@@ -15,10 +15,7 @@ use dnssink_tests::{
     lab::{self, Dig, GATEWAY_IF, GW4, GW6, Lab, Proc, RESOLVER_A, in_netns},
 };
 use dnssink_tests::{list, path};
-use hickory_proto::{
-    op::{Message, ResponseCode},
-    rr::RecordType,
-};
+use hickory_proto::{op::ResponseCode, rr::RecordType};
 use serde_json::Value;
 
 /// The lab's lists: a domains list (exact) and an adblock list (subtrees).
@@ -415,34 +412,21 @@ struct Stream {
 
 /// Queries for a blocked name, one at a time, until `stop`.
 fn stream(stop: &AtomicBool) -> anyhow::Result<Stream> {
-    let sock = UdpSocket::bind("198.18.0.2:0")?;
-    sock.set_read_timeout(Some(Duration::from_millis(500)))?;
-    sock.connect((GW4, 53))?;
     let mut st = Stream::default();
-    let mut buf = [0u8; 1500];
-    let mut n = 0u16;
-    while !stop.load(Ordering::Relaxed) {
-        n = n.wrapping_add(1);
-        let mut q = query(&format!("q{n}.tracker.test."), RecordType::A, true);
-        q[0..2].copy_from_slice(&n.to_be_bytes());
-        sock.send(&q)?;
-        st.sent += 1;
-        loop {
-            match sock.recv(&mut buf) {
-                Ok(len) => {
-                    let m = Message::from_vec(&buf[..len])?;
-                    if m.id() != n {
-                        continue;
-                    }
-                    if m.response_code() != ResponseCode::NXDomain {
-                        st.passed += 1;
-                    }
-                }
-                Err(_) => st.lost += 1,
+    lab::query_stream(
+        (GW4, 53),
+        Duration::from_millis(500),
+        stop,
+        |n| format!("q{n}.tracker.test."),
+        |_, answer| {
+            st.sent += 1;
+            match answer {
+                Some(m) if m.response_code() != ResponseCode::NXDomain => st.passed += 1,
+                Some(_) => {}
+                None => st.lost += 1,
             }
-            break;
-        }
-    }
+        },
+    )?;
     Ok(st)
 }
 

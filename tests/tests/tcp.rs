@@ -5,8 +5,8 @@
 
 use dnssink::{
     bpf::Sinkhole,
+    compile::RuleSet,
     lists::{Options, collect},
-    rules::RuleSet,
 };
 use dnssink_tests::{
     frame::{CLIENT_MAC, GATEWAY_MAC, Spec, query},

@@ -7,8 +7,8 @@ use std::net::IpAddr;
 use dnssink::{
     ListSpec,
     bpf::Sinkhole,
+    compile::RuleSet,
     lists::{Options, collect},
-    rules::RuleSet,
 };
 use dnssink_tests::frame::{self, CLIENT_MAC, GATEWAY_MAC, Parsed, Spec, query};
 use dnssink_tests::{XDP_DROP, XDP_PASS, XDP_TX, settings};

@@ -29,10 +29,10 @@ use dnssink_common::{
 };
 
 use crate::{
+    compile::RuleSet,
     host::{Features, driver},
     iplist::IpRules,
     plan::Settings,
-    rules::RuleSet,
 };
 
 mod sys;

@@ -14,9 +14,9 @@ use crate::{
     ListSpec,
     bpf::LiveTable,
     cli::QueryArgs,
+    compile::verdict_in,
     instance::InstanceId,
     lists::{self, Kind},
-    rules::verdict_in,
 };
 
 /// A rule that matches a name.

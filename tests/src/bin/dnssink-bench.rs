@@ -549,7 +549,7 @@ impl BenchLab {
 /// ns per run of dnssink's program on a blocked query, from BPF_PROG_TEST_RUN with repeat,
 /// with the list's rules loaded.
 fn test_run_ns(names: &[String]) -> Result<f64> {
-    let rules = dnssink::rules::RuleSet::from_rules(
+    let rules = dnssink::compile::RuleSet::from_rules(
         names
             .iter()
             .map(|n| (n.as_str(), dnssink::lists::Kind::BlockExact)),

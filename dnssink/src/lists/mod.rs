@@ -6,9 +6,20 @@
 //! no rule is counted by the reason it was skipped, and the first of them is kept with its
 //! line number for `--strict`.
 
-use std::{collections::BTreeMap, fmt, net::IpAddr, path::Path};
+use std::{collections::BTreeMap, fmt, path::Path};
 
 use anyhow::{Context as _, Result, bail};
+
+mod adblock;
+mod dnsmasq;
+mod domains;
+mod hosts;
+mod normalise;
+mod rpz;
+mod unbound;
+mod wildcard;
+
+pub use normalise::{normalise, normalise_into};
 
 /// How a list is written.
 #[derive(
@@ -252,6 +263,7 @@ pub fn parse(path: &str, bytes: &[u8], opts: &Options, visit: &mut dyn FnMut(Rul
     let format = opts
         .format
         .unwrap_or_else(|| detect(lines().map(|(_, l)| l)));
+    let dialect = dialect(format);
     let mut sum = Summary {
         path: path.to_string(),
         role: opts.role,
@@ -269,7 +281,7 @@ pub fn parse(path: &str, bytes: &[u8], opts: &Options, visit: &mut dyn FnMut(Rul
     };
     let mut buf = String::new();
     for (n, raw) in lines() {
-        if is_structure(raw, format) {
+        if dialect.is_structure(raw) {
             continue;
         }
         let Ok(line) = std::str::from_utf8(raw) else {
@@ -279,9 +291,7 @@ pub fn parse(path: &str, bytes: &[u8], opts: &Options, visit: &mut dyn FnMut(Rul
         let mut bad = None;
         let mut emit = |name: &str, kind: Kind| {
             let kind = match kind {
-                Kind::BlockExact
-                    if opts.subdomains && matches!(format, Format::Hosts | Format::Domains) =>
-                {
+                Kind::BlockExact if opts.subdomains && dialect.widens_with_subdomains() => {
                     Kind::BlockSubtree
                 }
                 k => k,
@@ -299,15 +309,7 @@ pub fn parse(path: &str, bytes: &[u8], opts: &Options, visit: &mut dyn FnMut(Rul
                 Err(why) => bad = bad.or(Some(why)),
             }
         };
-        let result = match format {
-            Format::Hosts => hosts_line(line, &mut emit),
-            Format::Domains => domain_line(line).map(|d| emit(d, Kind::BlockExact)),
-            Format::Wildcard => wildcard_line(line).map(|(d, k)| emit(d, k)),
-            Format::Adblock => adblock_line(line).map(|(d, k)| emit(d, k)),
-            Format::Dnsmasq => dnsmasq_line(line, &mut emit),
-            Format::Unbound => unbound_line(line).map(|d| emit(d, Kind::BlockSubtree)),
-            Format::Rpz => rpz_line(line).map(|(d, k)| emit(d, k)),
-        };
+        let result = dialect.parse_line(line, &mut emit);
         if let Some(why) = result.err().or(bad) {
             skip(&mut sum, n, why, raw);
         }
@@ -315,37 +317,48 @@ pub fn parse(path: &str, bytes: &[u8], opts: &Options, visit: &mut dyn FnMut(Rul
     sum
 }
 
-/// Comments, and lines that structure a file without being rules (an unbound `server:`
-/// clause, an RPZ zone's `$TTL`, SOA and NS records).
-fn is_structure(line: &[u8], format: Format) -> bool {
-    match format {
-        Format::Adblock => {
-            line.starts_with(b"!") || line.starts_with(b"[") || line.starts_with(b"#")
-        }
-        Format::Rpz => {
-            line.starts_with(b";")
-                || line.starts_with(b"$")
-                || line.starts_with(b"#")
-                || line.starts_with(b"@")
-                || line.starts_with(b"(")
-                || line.starts_with(b")")
-                || {
-                    let text = String::from_utf8_lossy(line).to_ascii_uppercase();
-                    let mut t = text.split_whitespace().skip(1);
-                    t.any(|w| w == "SOA" || w == "NS")
-                }
-        }
-        Format::Unbound => {
-            line.starts_with(b"#")
-                || line.starts_with(b"server:")
-                || line.starts_with(b"local-data:")
-                || line.starts_with(b"local-data-ptr:")
-        }
-        _ => line.starts_with(b"#"),
+/// One way of writing a list: how to tell it from the others, which lines are not rules, and
+/// the rules of a line. A new format is one more module with one of these, and its place in
+/// [`DIALECTS`].
+pub trait Dialect: Sync {
+    fn format(&self) -> Format;
+    /// Whether a line (trimmed, not a comment) looks written in this dialect: a vote for it
+    /// when the format is detected. The dialects are asked in [`DIALECTS`]' order.
+    fn claims(&self, text: &str) -> bool;
+    /// Comments, and lines that structure a file without being rules.
+    fn is_structure(&self, line: &[u8]) -> bool {
+        line.starts_with(b"#")
     }
+    /// Whether `--subdomains` makes its exact entries cover their subtree.
+    fn widens_with_subdomains(&self) -> bool {
+        false
+    }
+    /// The rules of one line, handed to `emit` (name, kind); or why the line gives none.
+    fn parse_line(&self, text: &str, emit: &mut dyn FnMut(&str, Kind)) -> Result<(), Skip>;
 }
 
-/// Detects the format from the first lines that are not comments: the most common kind wins.
+/// Every dialect, in the order detection asks them (the most specific first; plain domains
+/// take what no other claims).
+pub static DIALECTS: &[&dyn Dialect] = &[
+    &dnsmasq::Dnsmasq,
+    &unbound::Unbound,
+    &rpz::Rpz,
+    &adblock::Adblock,
+    &hosts::Hosts,
+    &wildcard::Wildcard,
+    &domains::Domains,
+];
+
+/// The dialect of `format`.
+pub fn dialect(format: Format) -> &'static dyn Dialect {
+    *DIALECTS
+        .iter()
+        .find(|d| d.format() == format)
+        .expect("every format has its dialect")
+}
+
+/// Detects the format from the first lines that are not comments: the dialect that claims
+/// the most of them; plain domains on a tie.
 fn detect<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Format {
     let mut votes: BTreeMap<u8, usize> = BTreeMap::new();
     for line in lines
@@ -353,259 +366,19 @@ fn detect<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Format {
         .take(200)
     {
         let text = String::from_utf8_lossy(line);
-        let mut words = text.split_whitespace();
-        let first = words.next().unwrap_or("");
-        let upper = text.to_ascii_uppercase();
-        let format = if ["address=/", "local=/", "server=/"]
-            .iter()
-            .any(|p| text.starts_with(p))
-        {
-            Format::Dnsmasq
-        } else if text.starts_with("local-zone:") || text.starts_with("server:") {
-            Format::Unbound
-        } else if upper.split_whitespace().any(|w| w == "CNAME") || text.starts_with('$') {
-            Format::Rpz
-        } else if text.starts_with('|') || text.starts_with("@@") || text.ends_with('^') {
-            Format::Adblock
-        } else if first.parse::<IpAddr>().is_ok() && words.next().is_some() {
-            Format::Hosts
-        } else if text.starts_with("*.") {
-            Format::Wildcard
-        } else if text.starts_with('[') {
-            continue;
-        } else {
-            Format::Domains
-        };
-        *votes.entry(format as u8).or_default() += 1;
+        if let Some(d) = DIALECTS.iter().find(|d| d.claims(&text)) {
+            *votes.entry(d.format() as u8).or_default() += 1;
+        }
     }
-    let all = [
-        Format::Hosts,
-        Format::Domains,
-        Format::Adblock,
-        Format::Wildcard,
-        Format::Dnsmasq,
-        Format::Unbound,
-        Format::Rpz,
-    ];
     votes
         .iter()
         .max_by_key(|&(f, n)| (*n, *f == Format::Domains as u8))
-        .map_or(Format::Domains, |(f, _)| all[*f as usize])
+        .and_then(|(f, _)| DIALECTS.iter().find(|d| d.format() as u8 == *f))
+        .map_or(Format::Domains, |d| d.format())
 }
 
 fn strip_inline_comment(line: &str) -> &str {
     line.split_once('#').map_or(line, |(l, _)| l).trim()
-}
-
-fn hosts_line(line: &str, emit: &mut impl FnMut(&str, Kind)) -> Result<(), Skip> {
-    let mut fields = strip_inline_comment(line).split_whitespace();
-    let addr = fields.next().ok_or(Skip::Unrecognised)?;
-    if addr.parse::<IpAddr>().is_err() {
-        return Err(Skip::Unrecognised);
-    }
-    let mut names = 0;
-    let mut local = 0;
-    for name in fields {
-        names += 1;
-        if LOCAL_HOSTS
-            .iter()
-            .any(|l| l.len() == name.len() && l.eq_ignore_ascii_case(name))
-        {
-            local += 1;
-            continue;
-        }
-        emit(name, Kind::BlockExact);
-    }
-    match (names, local) {
-        (0, _) => Err(Skip::Unrecognised),
-        (n, l) if n == l => Err(Skip::LocalHost),
-        _ => Ok(()),
-    }
-}
-
-const LOCAL_HOSTS: &[&str] = &[
-    "localhost",
-    "localhost.localdomain",
-    "local",
-    "broadcasthost",
-    "ip6-localhost",
-    "ip6-loopback",
-    "ip6-localnet",
-    "ip6-mcastprefix",
-    "ip6-allnodes",
-    "ip6-allrouters",
-    "ip6-allhosts",
-    "0.0.0.0",
-];
-
-fn domain_line(line: &str) -> Result<&str, Skip> {
-    let d = strip_inline_comment(line);
-    if d.split_whitespace().count() != 1 {
-        return Err(Skip::Unrecognised);
-    }
-    Ok(d)
-}
-
-fn wildcard_line(line: &str) -> Result<(&str, Kind), Skip> {
-    let d = domain_line(line)?;
-    match d.strip_prefix("*.") {
-        Some(d) => Ok((d, Kind::BlockSubtree)),
-        None => Ok((d, Kind::BlockExact)),
-    }
-}
-
-fn adblock_line(line: &str) -> Result<(&str, Kind), Skip> {
-    if line.contains("##") || line.contains("#@#") || line.contains("#?#") {
-        return Err(Skip::AdblockNotDns);
-    }
-    let (body, allow) = match line.strip_prefix("@@") {
-        Some(b) => (b, true),
-        None => (line, false),
-    };
-    let body = match body.split_once('$') {
-        Some((b, "important")) => b,
-        Some(_) => return Err(Skip::AdblockModifier),
-        None => body,
-    };
-    let (body, subtree) = match body.strip_prefix("||") {
-        Some(b) => (b, true),
-        None => match body.strip_prefix('|') {
-            Some(b) => (b, false),
-            None => (body, true),
-        },
-    };
-    let name = body.strip_suffix('^').unwrap_or(body);
-    if name.contains(['/', '*', '|', '^', ':', '?']) {
-        return Err(Skip::AdblockNotDns);
-    }
-    let kind = match (allow, subtree) {
-        (false, false) => Kind::BlockExact,
-        (false, true) => Kind::BlockSubtree,
-        (true, false) => Kind::AllowExact,
-        (true, true) => Kind::AllowSubtree,
-    };
-    Ok((name, kind))
-}
-
-/// `address=/a/b/0.0.0.0`, `local=/a/`, `server=/a/b/` and `server=/a/1.2.3.4`: every name
-/// between the slashes.
-fn dnsmasq_line(line: &str, emit: &mut impl FnMut(&str, Kind)) -> Result<(), Skip> {
-    let line = strip_inline_comment(line);
-    let rest = ["address=/", "local=/", "server=/"]
-        .iter()
-        .find_map(|p| line.strip_prefix(p))
-        .ok_or(Skip::Unrecognised)?;
-    // The last field is the value (an address, an upstream, `#`, or empty).
-    let (names, _value) = rest.rsplit_once('/').ok_or(Skip::Unrecognised)?;
-    let mut any = false;
-    for name in names.split('/').filter(|n| !n.is_empty()) {
-        any = true;
-        emit(name, Kind::BlockSubtree);
-    }
-    if any { Ok(()) } else { Err(Skip::Unrecognised) }
-}
-
-/// Unbound local-zone types that answer in place of the real zone.
-const UNBOUND_BLOCKING: &[&str] = &[
-    "static",
-    "deny",
-    "refuse",
-    "redirect",
-    "inform_deny",
-    "always_refuse",
-    "always_nxdomain",
-    "always_nodata",
-    "always_deny",
-    "always_null",
-];
-
-fn unbound_line(line: &str) -> Result<&str, Skip> {
-    let rest = strip_inline_comment(line)
-        .strip_prefix("local-zone:")
-        .ok_or(Skip::Unrecognised)?;
-    let mut words = rest.split_whitespace();
-    let name = words.next().ok_or(Skip::Unrecognised)?.trim_matches('"');
-    let kind = words.next().ok_or(Skip::Unrecognised)?.trim_matches('"');
-    if !UNBOUND_BLOCKING.contains(&kind.to_ascii_lowercase().as_str()) {
-        return Err(Skip::UnboundNotBlocking);
-    }
-    Ok(name)
-}
-
-/// `name [ttl] [IN] CNAME .` blocks the name (`*.name`: the names below it); `CNAME *.` is
-/// NODATA, a block too; `CNAME rpz-passthru.` allows.
-fn rpz_line(line: &str) -> Result<(&str, Kind), Skip> {
-    let line = line.split_once(';').map_or(line, |(l, _)| l);
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let at = words
-        .iter()
-        .position(|w| w.eq_ignore_ascii_case("CNAME"))
-        .ok_or(Skip::RpzAction)?;
-    if at == 0 || at + 2 != words.len() {
-        return Err(Skip::Unrecognised);
-    }
-    let owner = words[0];
-    let allow = match words[at + 1].to_ascii_lowercase().as_str() {
-        "." | "*." => false,
-        "rpz-passthru." => true,
-        _ => return Err(Skip::RpzAction),
-    };
-    let (name, below) = match owner.strip_prefix("*.") {
-        Some(n) => (n, true),
-        None => (owner, false),
-    };
-    let kind = match (allow, below) {
-        (false, false) => Kind::BlockExact,
-        (false, true) => Kind::BlockBelow,
-        (true, false) => Kind::AllowExact,
-        (true, true) => Kind::AllowBelow,
-    };
-    Ok((name, kind))
-}
-
-/// Normalises a domain name: ASCII lower case, punycode for Unicode, no trailing dot, and
-/// checks it: labels of 1 to 63 letters, digits, `-` or `_`, 253 characters in all.
-pub fn normalise(name: &str) -> Result<String, Skip> {
-    let mut out = String::new();
-    normalise_into(name, &mut out).map(|()| out)
-}
-
-/// [`normalise`] into a buffer the caller reuses: no allocation per name.
-pub fn normalise_into(name: &str, out: &mut String) -> Result<(), Skip> {
-    let name = name.strip_suffix('.').unwrap_or(name);
-    out.clear();
-    if name.is_ascii() {
-        out.push_str(name);
-        out.make_ascii_lowercase();
-    } else {
-        out.push_str(&idna::domain_to_ascii(name).map_err(|_| Skip::InvalidName)?);
-    }
-    // One pass: labels of 1 to 63 letters, digits, '-' or '_', 253 characters in all.
-    let bytes = out.as_bytes();
-    if bytes.is_empty() || bytes.len() > 253 {
-        return Err(Skip::InvalidName);
-    }
-    let mut label = 0usize;
-    for &b in bytes {
-        if b == b'.' {
-            if label == 0 {
-                return Err(Skip::InvalidName);
-            }
-            label = 0;
-        } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
-            label += 1;
-            if label > 63 {
-                return Err(Skip::InvalidName);
-            }
-        } else {
-            return Err(Skip::InvalidName);
-        }
-    }
-    if label == 0 {
-        Err(Skip::InvalidName)
-    } else {
-        Ok(())
-    }
 }
 
 /// Every rule of a list, collected (for tests and tools; loading streams instead).

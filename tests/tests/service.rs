@@ -473,6 +473,12 @@ fn keep_survives_kill_9_and_a_restart_adopts_without_a_gap() {
     assert_eq!(stats(&lab)["answered_tcp"], 1);
     let before_restart = stats(&lab)["answered_subtree"].as_u64().unwrap();
     assert_eq!(before_restart, during_kill.sent as u64);
+    // `query` asks the kept program's live table, with no daemon to ask.
+    let out = dnssink(&lab, &["query", "ads.example.test", "pass.test"]);
+    assert!(
+        out.contains("ads.example.test: blocked") && out.contains("pass.test: not blocked"),
+        "{out}"
+    );
 
     // A restart with a longer list, under a stream of queries: it takes the kept program
     // over with no query lost or passed, and the counters go on.

@@ -20,6 +20,9 @@ pub struct Scratch {
     tmp: core::cell::UnsafeCell<u64>,
     /// What becomes of the packet if it is not answered: 0 to pass, else a drop counter.
     unanswered: u64,
+    /// The reader's position (plus one) when this CPU last woke the query log's reader
+    /// (`log::wakeup`).
+    woken_at: u64,
     /// The answer being built (`reply`): here, not on the stack under the program's.
     pub answer: dnssink_common::answer::Answer,
 }
@@ -44,6 +47,16 @@ impl Scratch {
             0 => dnssink_common::policy::PASS,
             n => (n - 1) as u32,
         }
+    }
+
+    #[inline(always)]
+    pub fn woken_at(&self) -> u64 {
+        unsafe { read_volatile(&self.woken_at) }
+    }
+
+    #[inline(always)]
+    pub fn set_woken_at(&mut self, pos: u64) {
+        unsafe { write_volatile(&mut self.woken_at, pos) };
     }
 
     /// The labels walked.

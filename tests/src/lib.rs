@@ -6,6 +6,7 @@
 
 pub mod frame;
 pub mod lab;
+pub mod stages;
 pub mod tcp;
 
 /// The XDP actions a program returns.

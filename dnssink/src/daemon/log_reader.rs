@@ -17,8 +17,8 @@ pub(super) async fn read_log(
     anonymize: bool,
 ) {
     let boot = qlog::monotonic_epoch();
-    // The kernel wakes this reader only when the buffer fills up (see dnssink-ebpf's log.rs);
-    // otherwise it is drained on this tick.
+    // The kernel wakes this reader once the buffer is a quarter full (see dnssink-ebpf's
+    // log.rs, `wakeup`); otherwise it is drained on this tick.
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let drain = |rb: &mut RingBuf<MapData>| {

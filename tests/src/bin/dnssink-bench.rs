@@ -100,6 +100,7 @@ fn main() -> Result<()> {
     }
     let _stats = BpfStats::enable()?;
     let mut rows = Vec::new();
+    let mut stages = String::new();
     for (scenario, path) in &lists {
         println!("== {scenario}");
         let names = list_names(path)?;
@@ -125,8 +126,17 @@ fn main() -> Result<()> {
             println!("   {}", row.line());
             rows.push(row);
         }
+        // Where the time of one query goes, at the first size (1M rules with --quick).
+        if stages.is_empty() {
+            match dnssink_tests::stages::measure(&names) {
+                Ok(s) => stages = s.markdown(names.len()),
+                Err(e) => println!("   stages: failed: {e:#}"),
+            }
+        }
     }
-    let (md, json) = report(&rows);
+    let (mut md, json) = report(&rows);
+    md.push('\n');
+    md.push_str(&stages);
     std::fs::write(out.join("report.md"), &md)?;
     std::fs::write(out.join("report.json"), &json)?;
     if let Err(e) = chart(&rows, &out.join("report.svg")) {

@@ -16,11 +16,13 @@ use crate::{
 #[inline(never)]
 pub fn from_client(ctx: *mut aya_ebpf::bindings::xdp_md, headers: u32) -> u32 {
     let h = Headers::unpack(headers);
-    let mut src = [0u8; 16];
-    if !crate::frame::load_address(ctx, h.l3, h.v6, false, &mut src) {
+    // Not zeroed (see `Packet::dst`): read only once written whole.
+    let mut src = core::mem::MaybeUninit::<[u8; 16]>::uninit();
+    let src = unsafe { &mut *src.as_mut_ptr() };
+    if !crate::frame::load_address(ctx, h.l3, h.v6, false, src) {
         return 0;
     }
-    client_key(&src, h.v6)
+    client_key(src, h.v6)
 }
 
 /// Whether `src` (IPv4 as IPv4-mapped IPv6) is among the clients: 1 or 0.
@@ -59,9 +61,10 @@ pub fn ip_blocked(p: &Packet, dst: &[u8; 16]) -> bool {
 /// The drop for a packet that is not a DNS query over UDP: by destination, then by port.
 #[inline(always)]
 pub fn check(ctx: &XdpContext, p: &Packet, enforce: bool) -> Option<u32> {
-    let dst = p.dst(ctx)?;
-    if ip_blocked(p, &dst) {
+    let mut dst = core::mem::MaybeUninit::uninit();
+    let dst = p.dst(ctx, &mut dst)?;
+    if ip_blocked(p, dst) {
         return Some(dnssink_common::counters::DROP_IP);
     }
-    policy::by_port(p.flow, enforce, to_resolver(&dst), port_blocked(p))
+    policy::by_port(p.flow, enforce, to_resolver(dst), port_blocked(p))
 }

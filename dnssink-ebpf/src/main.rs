@@ -59,15 +59,15 @@ pub fn dnssink(ctx: XdpContext) -> u32 {
     };
     // What becomes of the query if it is not answered, decided before the DNS path so that
     // its many exits stay short: its resolver may be blocked, or not an internal one.
-    let unanswered = match pkt.dst(&ctx) {
-        Some(dst) if cfg.policy != 0 => {
-            if enforce::ip_blocked(&pkt, &dst) {
-                Some(c::DROP_IP)
-            } else {
-                policy::dns_udp(enforce, enforce::to_resolver(&dst))
-            }
-        }
-        _ => None,
+    // Without a policy the destination is not even read.
+    let mut dst = core::mem::MaybeUninit::uninit();
+    let unanswered = match cfg.policy != 0 {
+        true => match pkt.dst(&ctx, &mut dst) {
+            Some(dst) if enforce::ip_blocked(&pkt, dst) => Some(c::DROP_IP),
+            Some(dst) => policy::dns_udp(enforce, enforce::to_resolver(dst)),
+            None => None,
+        },
+        false => None,
     };
     scratch.set_unanswered(unanswered);
     match answer(&ctx, &pkt, cfg, scratch) {

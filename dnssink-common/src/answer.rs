@@ -203,6 +203,13 @@ impl Answer {
         HEADER_LEN + name.wire_len + 4 + self.len
     }
 
+    /// The tail as the words it is aligned to.
+    #[inline(always)]
+    fn tail_words(&self) -> &[u64; TAIL_MAX / 8] {
+        // SAFETY: `tail` is 8-byte aligned (asserted with `Answer`) and TAIL_MAX bytes long.
+        unsafe { &*(self.tail.as_ptr() as *const [u64; TAIL_MAX / 8]) }
+    }
+
     /// The answer's UDP checksum. `addrs` holds the sum of the source and destination addresses
     /// and ports (unchanged by swapping them), and `name_sum` the name's part at UDP position
     /// 8 + [`HEADER_LEN`] (`name::checksum_part`); the rest is summed from the answer itself.
@@ -225,7 +232,7 @@ impl Answer {
         addrs.add_bytes(&qtype.to_be_bytes(), q);
         addrs.add_bytes(&qclass.to_be_bytes(), q + 2);
         // Bytes past `len` are zero: summing the whole buffer keeps the loop bound constant.
-        addrs.add_bytes(&self.tail, q + 4);
+        addrs.add_words(self.tail_words(), q + 4);
         addrs.udp()
     }
 }

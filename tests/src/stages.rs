@@ -62,13 +62,13 @@ pub fn measure(names: &[String]) -> Result<Stages> {
     bare.set_settings(&crate::settings(&[]))?;
 
     let step = (names.len() / COLD_NAMES).max(1);
-    let blocked_cold = query_frames(names.iter().step_by(step).take(COLD_NAMES).cloned());
+    let listed: Vec<&String> = names.iter().step_by(step).take(COLD_NAMES).collect();
+    let blocked_cold = query_frames(listed.iter().map(|n| n.to_string()));
     let blocked_warm = vec![blocked_cold[blocked_cold.len() / 2].clone()];
-    // Unlisted names of the same shape as the listed ones (`nI.exampleJ.test`), so that the
-    // lookup walks as many suffixes.
-    let allowed_cold =
-        query_frames((0..COLD_NAMES).map(|i| format!("p{i}.example{}.test", i % 97)));
-    let allowed_warm = vec![allowed_cold[0].clone()];
+    // Each listed name with its first label changed: not listed, and its parents those of
+    // the listed name, so that the lookup reads the same suffixes, as cold.
+    let allowed_cold = query_frames(listed.iter().map(|n| format!("p{n}")));
+    let allowed_warm = vec![allowed_cold[allowed_cold.len() / 2].clone()];
     let mut arp = vec![0xffu8; 6];
     arp.extend_from_slice(&frame::CLIENT_MAC);
     arp.extend_from_slice(&[0x08, 0x06]);

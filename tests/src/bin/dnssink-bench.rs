@@ -145,7 +145,17 @@ fn main() -> Result<()> {
                 rules: names.len(),
                 ..Row::default()
             };
-            if let Err(e) = lab.measure(&mut row, path, &names, &queries, &pass, &mix, &set) {
+            if let Err(e) = lab.measure(
+                &mut row,
+                path,
+                &names,
+                &Queries {
+                    blocked: &queries,
+                    pass: &pass,
+                    mix: &mix,
+                },
+                &set,
+            ) {
                 println!("   {peer}: failed: {e:#}");
             }
             println!("   {}", row.line());
@@ -306,6 +316,14 @@ fn prog_stats(id: u32) -> Result<(u64, u64)> {
 }
 
 /// The lab: a client and a gateway joined by veth.
+/// The query files of a scenario: blocked names, allowed ones, and the mix of both.
+#[derive(Clone, Copy)]
+struct Queries<'a> {
+    blocked: &'a Path,
+    pass: &'a Path,
+    mix: &'a Path,
+}
+
 struct BenchLab {
     client: Netns,
     gateway: Netns,
@@ -329,11 +347,10 @@ impl BenchLab {
         row: &mut Row,
         list: &Path,
         names: &[String],
-        blocked: &Path,
-        pass: &Path,
-        mix: &Path,
+        q: &Queries,
         set: &Settings,
     ) -> Result<()> {
+        let Queries { blocked, pass, mix } = *q;
         match row.peer {
             "reflector" => {
                 let mut ebpf = aya::Ebpf::load(LAB_PROGRAMS)?;

@@ -65,10 +65,13 @@ pub fn measure(names: &[String]) -> Result<Stages> {
     let listed: Vec<&String> = names.iter().step_by(step).take(COLD_NAMES).collect();
     let blocked_cold = query_frames(listed.iter().map(|n| n.to_string()));
     let blocked_warm = vec![blocked_cold[blocked_cold.len() / 2].clone()];
-    // Each listed name with its first label changed: not listed, and its parents those of
-    // the listed name, so that the lookup reads the same suffixes, as cold.
-    let allowed_cold = query_frames(listed.iter().map(|n| format!("p{n}")));
-    let allowed_warm = vec![allowed_cold[allowed_cold.len() / 2].clone()];
+    // Other listed names with their first label changed: not listed, with parents of the
+    // same shape (as many suffixes to look up), but not those of the blocked set, which
+    // would come warm from its batch.
+    let others = names.iter().skip(step / 2).step_by(step).take(COLD_NAMES);
+    let allowed_cold = query_frames(others.map(|n| format!("p{n}")));
+    // Warm, the blocked name with its first label changed: the same suffixes.
+    let allowed_warm = query_frames(std::iter::once(format!("p{}", listed[listed.len() / 2])));
     let mut arp = vec![0xffu8; 6];
     arp.extend_from_slice(&frame::CLIENT_MAC);
     arp.extend_from_slice(&[0x08, 0x06]);

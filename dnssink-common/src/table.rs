@@ -8,6 +8,14 @@
 //!
 //! Bucket 0 is the header: the table's shape travels with it, so that swapping in a new
 //! table switches the rules and their shape at once.
+//!
+//! After the data buckets comes a filter: a blocked Bloom filter of 64-byte blocks (about
+//! 8 bits a name, 1 byte of kernel memory a rule), 1/8 the size of the buckets, so that it
+//! stays in cache where they do not. A name hash whose block lacks one of its three bits has
+//! no rule, and its buckets are not read: most suffixes of most names have none. The filter
+//! only skips lookups; a name it lets through is looked up as before, so it never decides
+//! a block. A table without one (header word [`H_FILTER`] 0, as every table built before
+//! it) is looked up in full.
 
 use crate::{
     hash,
@@ -28,6 +36,10 @@ pub const H_MAGIC: usize = 0;
 pub const H_BUCKETS: usize = 1;
 pub const H_ROOT: usize = 2;
 pub const H_RULES: usize = 3;
+/// The filter's blocks, after the data buckets (0: no filter).
+pub const H_FILTER: usize = 4;
+/// Filter bits a name.
+pub const FILTER_BITS: u64 = 8;
 /// Low bits of a slot that hold the flags.
 pub const FLAG_MASK: u64 = 0xff;
 
@@ -53,6 +65,29 @@ pub const fn buckets(tag: u64, n: u64) -> (u32, u32) {
     let b1 = reduce(tag, n);
     let b2 = reduce(hash::combine(tag, 0x9e37_79b9_7f4a_7c15), n);
     (1 + b1 as u32, 1 + b2 as u32)
+}
+
+/// The filter block of `tag`, in `1 + n ..= n + f` (after the `n` data buckets), and its
+/// three bits in the block's 512.
+#[inline(always)]
+pub const fn filter_place(tag: u64, n: u64, f: u64) -> (u32, [u32; 3]) {
+    let block = 1 + n + reduce(hash::combine(tag, 0xc2b2_ae3d_27d4_eb4f), f);
+    let b = hash::combine(tag, 0x1656_67b1_9e37_79f9);
+    (
+        block as u32,
+        [
+            (b & 511) as u32,
+            (b >> 9 & 511) as u32,
+            (b >> 18 & 511) as u32,
+        ],
+    )
+}
+
+/// Whether `block` has all three `bits`: 0 or 1, with no branch.
+#[inline(always)]
+pub fn filter_has(block: &Bucket, bits: [u32; 3]) -> u64 {
+    let bit = |b: u32| block[(b >> 6) as usize & (SLOTS - 1)] >> (b & 63) & 1;
+    bit(bits[0]) & bit(bits[1]) & bit(bits[2])
 }
 
 /// The flags of `tag` in `bucket`, or 0: compares all slots, with no early exit.
@@ -100,6 +135,8 @@ impl Buckets for [Bucket] {
 pub struct Shape {
     pub buckets: u64,
     pub root: u64,
+    /// Filter blocks (0: none).
+    pub filter: u64,
 }
 
 /// The shape of `t`, or `None` if its header does not mark a built table.
@@ -109,14 +146,28 @@ pub fn shape<T: Buckets + ?Sized>(t: &T) -> Option<Shape> {
     (header[H_MAGIC] == MAGIC).then(|| Shape {
         buckets: header[H_BUCKETS],
         root: header[H_ROOT],
+        filter: header[H_FILTER],
     })
 }
 
-/// The rule flags stored for the name hash `h` in `t`, of `n` data buckets: both candidate
-/// buckets read, each compared whole ([`find_with`], with its `opaque`).
+/// The rule flags stored for the name hash `h` in `t`, of `n` data buckets and `f` filter
+/// blocks: 0 when the filter says no rule; else both candidate buckets read, each compared
+/// whole ([`find_with`], with its `opaque`).
 #[inline(always)]
-pub fn flags<T: Buckets + ?Sized>(t: &T, h: u64, n: u64, opaque: impl Fn(u64) -> u64) -> u8 {
+pub fn flags<T: Buckets + ?Sized>(
+    t: &T,
+    h: u64,
+    n: u64,
+    f: u64,
+    opaque: impl Fn(u64) -> u64,
+) -> u8 {
     let tag = tag(h);
+    if f != 0 {
+        let (block, bits) = filter_place(tag, n, f);
+        if t.bucket(block).map_or(0, |b| filter_has(b, bits)) == 0 {
+            return 0;
+        }
+    }
     let (b1, b2) = buckets(tag, n);
     t.bucket(b1).map_or(0, |b| find_with(b, tag, &opaque))
         | t.bucket(b2).map_or(0, |b| find_with(b, tag, &opaque))

@@ -30,20 +30,21 @@ pub fn verdict(scratch: &Scratch) -> Verdict {
         shape.root,
         scratch.count(),
         |i| scratch.label(i),
-        |h| dnssink_rule_flags(h, shape.buckets) as u8,
+        |h| dnssink_rule_flags(h, shape.buckets, shape.filter) as u8,
     )
 }
 
-/// The rule flags stored for the name hash `h` in the live table of `n` buckets. A global
+/// The rule flags stored for the name hash `h` in the live table of `n` buckets and `f`
+/// filter blocks (the filter is read first: most hashes stop there). A global
 /// function of plain numbers (the table is looked up again inside): the verifier checks it
 /// once, on its own, rather than at every iteration of the lookup loop with the caller's
 /// state. (Verifiers before 6.12 refuse a subprogram whose argument points into the caller's
 /// stack.)
 #[unsafe(no_mangle)]
 #[inline(never)]
-pub extern "C" fn dnssink_rule_flags(h: u64, n: u64) -> u64 {
+pub extern "C" fn dnssink_rule_flags(h: u64, n: u64, f: u64) -> u64 {
     let Some(t) = maps::table() else {
         return 0;
     };
-    table::flags(&Live(t), h, n, dnssink_common::hide) as u64
+    table::flags(&Live(t), h, n, f, dnssink_common::hide) as u64
 }

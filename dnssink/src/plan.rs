@@ -3,12 +3,7 @@
 //! `reload` and `query`, and that tests build their kernel configs from. The kernel's flags
 //! are made here and nowhere else ([`Plan::settings`]).
 
-use std::{
-    fmt,
-    net::IpAddr,
-    path::{Path, PathBuf},
-    str::FromStr,
-};
+use std::{fmt, net::IpAddr, path::PathBuf, str::FromStr};
 
 use anyhow::{Result, bail};
 use dnssink_common::{config::Config, event::level, maps as limits};
@@ -365,11 +360,6 @@ impl Plan {
             ip_rules.len(),
             s(ip_rules.len()),
         )
-    }
-
-    /// The first list, for messages.
-    pub fn first_list(&self) -> Option<&Path> {
-        self.lists.blocklists.first().map(PathBuf::as_path)
     }
 }
 

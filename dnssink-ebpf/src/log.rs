@@ -7,7 +7,6 @@ use dnssink_common::{
     config::Config,
     counters as c,
     event::{Event, NAME_MAX},
-    wire::HEADER_LEN,
 };
 
 use crate::{
@@ -97,7 +96,7 @@ pub extern "C" fn dnssink_log_emit(
         (*e)._pad = 0;
         (*e).name_len = len as u16;
         (*e)._pad2 = 0;
-        copy_name(&mut (*e).name);
+        copy_name(&mut (*e).name, len as usize);
         load_address(ctx, h.l3, h.v6, answered != 0, &mut (*e).client)
     };
     if ok {
@@ -108,20 +107,33 @@ pub extern "C" fn dnssink_log_emit(
     0
 }
 
-/// The name in wire form from this CPU's message, and what follows it there up to `out`'s
-/// size (the reader takes `name_len` bytes). A fixed copy of whole words, with no branch:
-/// the verifier walks it once, and a query costs 32 loads and stores.
+/// The name in wire form from this CPU's message, `len` bytes of it (1 to NAME_MAX) rounded
+/// up to whole words. Only the words the name fills are written: an event has room for the
+/// longest name, 256 bytes over four cache lines of the ring, and writing them all (a fixed
+/// copy of 32 words) cost a logged query about 95 ns in the bench's stage breakdown, most of
+/// it in cache misses on ring memory that the reader had touched. The rest of the room keeps
+/// what it held; the reader takes `name_len` bytes.
 #[inline(always)]
-fn copy_name(out: &mut [u8; NAME_MAX]) {
+fn copy_name(out: &mut [u8; NAME_MAX], len: usize) {
     let Some(m) = maps::message() else {
         return;
     };
+    let words = (len + 7) / 8;
     let mut i = 0;
-    while i < NAME_MAX / 8 {
-        let at = HEADER_LEN + i * 8;
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&m.bytes[at..at + 8]);
-        out[i * 8..i * 8 + 8].copy_from_slice(&w);
+    // The constant bound is hidden from LLVM, which would otherwise drop it as implied by
+    // `i < words`: verifiers as old as 6.1 learn no bound from that compare of two registers.
+    while dnssink_common::hide(i as u64) < (NAME_MAX / 8) as u64 {
+        if i >= words {
+            break;
+        }
+        let at = dnssink_common::hide(i as u64) as usize & (NAME_MAX / 8 - 1);
+        // SAFETY: `out` is an event's name, 8-aligned (`event::Event`), and `at` a word in it.
+        unsafe {
+            out.as_mut_ptr()
+                .cast::<u64>()
+                .add(at)
+                .write(m.name_word(at))
+        };
         i += 1;
     }
 }
@@ -148,7 +160,7 @@ pub fn tcp_query(client: &[u8; 16], wire_len: u16, qtype: u16, action: u32) {
         (*e)._pad = 0;
         (*e).name_len = len as u16;
         (*e)._pad2 = 0;
-        copy_name(&mut (*e).name);
+        copy_name(&mut (*e).name, len);
     }
     entry.submit(wakeup());
 }

@@ -30,6 +30,9 @@ pub const MSG_READ: usize = HEADER_LEN + MAX_WIRE + 4 + 3;
 /// The start of one DNS message, and the question read from it.
 #[repr(C)]
 pub struct Message {
+    /// Places the name (`HEADER_LEN` bytes into `bytes`) on a word boundary, so that the
+    /// query log copies it a word per load and store (`NAME_AT`).
+    _lead: [u8; 4],
     /// The message from its header on; `len` of them copied.
     pub bytes: [u8; MSG_MAX],
     len: u64,
@@ -43,6 +46,10 @@ pub struct Message {
     _pad: u8,
     _pad2: u32,
 }
+
+/// Where the name starts in a [`Message`], which is 8-aligned as a map value: a multiple of 8.
+pub const NAME_AT: usize = core::mem::offset_of!(Message, bytes) + HEADER_LEN;
+const _: () = assert!(NAME_AT % 8 == 0);
 
 // SAFETY: each CPU has its own value, and a program runs one packet at a time on a CPU,
 // without preemption (the TCP program runs after the XDP program is done with a packet).
@@ -58,6 +65,20 @@ impl Message {
     #[inline(always)]
     pub fn len(&self) -> usize {
         unsafe { read_volatile(&self.len) as usize }
+    }
+
+    /// The `i`th word of the name and what follows it (`i` below 32), by one aligned load.
+    #[inline(always)]
+    pub fn name_word(&self, i: usize) -> u64 {
+        let at = (i & 31) * 8;
+        // SAFETY: within `bytes` (12 + 256 of 512), and 8-aligned (`NAME_AT`).
+        unsafe {
+            self.bytes
+                .as_ptr()
+                .add(HEADER_LEN + at)
+                .cast::<u64>()
+                .read()
+        }
     }
 
     /// The walked name, with its length bounded for the verifier.

@@ -39,6 +39,12 @@ pub struct Config {
     pub ttl: u32,
     pub v4: [u8; 4],
     pub v6: [u8; 16],
+    /// Which half of the `ANSWERS` map holds this config's answers (`answer::templates`), 0
+    /// or 1. Set by userspace as it writes the config: the answers go into the half the live
+    /// config does not read, then the config that reads them, so that no packet sees a config
+    /// with another's answers.
+    pub answers: u8,
+    pub _pad: [u8; 3],
 }
 
 impl Config {
@@ -57,6 +63,8 @@ impl Config {
             ttl,
             v4: [0; 4],
             v6: [0; 16],
+            answers: 0,
+            _pad: [0; 3],
         }
     }
 }

@@ -88,6 +88,7 @@ pub mod maps {
     pub const BLOCK4: &str = "BLOCK4";
     pub const BLOCK6: &str = "BLOCK6";
     pub const CONFIG: &str = "CONFIG";
+    pub const ANSWERS: &str = "ANSWERS";
     pub const COUNTERS: &str = "COUNTERS";
     pub const SCRATCH: &str = "SCRATCH";
     pub const EVENTS: &str = "EVENTS";
@@ -108,6 +109,7 @@ pub mod maps {
         BLOCK4,
         BLOCK6,
         CONFIG,
+        ANSWERS,
         COUNTERS,
         SCRATCH,
         EVENTS,

@@ -10,6 +10,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use dnssink_common::{
+    answer::{TEMPLATES, Template},
     config::Config,
     counters::COUNT,
     maps as limits,
@@ -28,6 +29,11 @@ use crate::{question::Message, scratch::Scratch, tcp::TcpScratch};
 /// pointer into the caller's map value.
 #[map(name = "CONFIG")]
 static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
+
+/// The answers of the config (`answer::templates`), in two halves of [`TEMPLATES`]: the
+/// config says which half is its own (`Config::answers`).
+#[map(name = "ANSWERS")]
+static ANSWERS: Array<Template> = Array::with_max_entries(2 * TEMPLATES as u32, 0);
 
 /// The inner maps' flags (`dnssink_common::TABLE_MAP_FLAGS`).
 const INNER: usize = dnssink_common::TABLE_MAP_FLAGS as usize;
@@ -107,6 +113,12 @@ static TCP_SCRATCH: PerCpuArray<TcpScratch> = PerCpuArray::with_max_entries(1, 0
 #[inline(always)]
 pub fn config() -> Option<&'static Config> {
     CONFIG.get(0)
+}
+
+/// Answer template `i` (`answer::template_index`) of the config whose half is `half`.
+#[inline(always)]
+pub fn template(half: u8, i: usize) -> Option<&'static Template> {
+    ANSWERS.get(((half & 1) as usize * TEMPLATES + i) as u32)
 }
 
 /// The live rule table.

@@ -7,7 +7,7 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use dnssink_common::{
-    answer::{self, TAIL_MAX},
+    answer::{self, TAIL_MAX, Template},
     counters as c,
     csum::Sum,
     wire::{HEADER_LEN, ip4, ip6, udp},
@@ -62,15 +62,13 @@ pub extern "C" fn dnssink_reply(
 
 #[inline(always)]
 fn build_and_send(ctx: &XdpContext, h: &Headers, canary: u8, frame_len: i32) -> Result<u32, u32> {
-    let (Some(cfg), Some(q), Some(scratch)) = (maps::config(), maps::message(), maps::scratch())
-    else {
+    let (Some(cfg), Some(q)) = (maps::config(), maps::message()) else {
         return Err(c::TX_FAILED);
     };
-    let ans = &mut scratch.answer;
-    answer::build_into(ans, cfg, &q.query, q.qtype, q.edns != 0, canary);
-    // Each kind of answer has its own length: past this point it is one value the verifier
-    // does not know exactly, so what follows is verified once, not once per kind.
-    ans.len = unsafe { core::ptr::read_volatile(&ans.len) } & (TAIL_MAX - 1);
+    // The answer was built by userspace for this config: this program fills in the query's
+    // ID and RD bit, and the checksum from the sums kept with it.
+    let t = answer::template_index(canary, q.qtype, q.edns != 0);
+    let t = maps::template(cfg.answers, t).ok_or(c::TX_FAILED)?;
     let name = q.name();
     // Addresses and ports only swap places, so their sum is taken from the query.
     let mut sum = Sum::new();
@@ -84,20 +82,21 @@ fn build_and_send(ctx: &XdpContext, h: &Headers, canary: u8, frame_len: i32) -> 
     let ports = read::<[u8; 4]>(ctx, h.udp + udp::SRC_PORT).ok_or(c::TRUNCATED)?;
     sum.add_bytes(&ports, 0);
     let name_sum = question::dnssink_name_sum() as u32;
-    let udp_csum = ans.udp_checksum(sum, &name, name_sum, q.qtype, q.qclass);
+    let udp_csum = t.udp_checksum(&q.query, sum, &name, name_sum, q.qtype, q.qclass);
 
-    let msg_len = ans.message_len(&name);
+    let msg_len = t.message_len(&name);
     let new_len = h.dns() + msg_len;
     let delta = new_len as i32 - frame_len;
     if unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) } != 0 {
         return Err(c::TX_FAILED);
     }
-    if rewrite(ctx, h, name.wire_len, ans, msg_len, udp_csum).is_none() {
+    let header = t.header(&q.query);
+    if rewrite(ctx, h, name.wire_len, t, &header, msg_len, udp_csum).is_none() {
         // Cannot happen once the tail fits; never send a half-written frame.
         maps::bump(c::TX_FAILED);
         return Ok(xdp_action::XDP_DROP);
     }
-    maps::bump(c::answered_as(ans.kind()));
+    maps::bump(c::answered_as(t.kind as u32));
     Ok(xdp_action::XDP_TX)
 }
 
@@ -106,7 +105,8 @@ fn rewrite(
     ctx: &XdpContext,
     h: &Headers,
     wire_len: usize,
-    ans: &answer::Answer,
+    t: &Template,
+    header: &[u8; HEADER_LEN],
     msg_len: usize,
     udp_csum: u16,
 ) -> Option<()> {
@@ -145,11 +145,11 @@ fn rewrite(
     write(ctx, h.udp + udp::LEN, udp_len.to_be_bytes()).then_some(())?;
     write(ctx, h.udp + udp::CHECKSUM, udp_csum.to_be_bytes()).then_some(())?;
     // DNS: the header, then the records after the question.
-    write(ctx, h.dns(), ans.header).then_some(())?;
+    write(ctx, h.dns(), *header).then_some(())?;
     let tail = h.dns() + HEADER_LEN + (wire_len & 0x1ff) + 4;
     // Eight bytes a store while whole words fit, then the rest a byte at a time.
-    // Read from map memory: bounded again for the verifier.
-    let len = ans.len & (TAIL_MAX - 1);
+    // Read from map memory: bounded for the verifier.
+    let len = t.len as usize & (TAIL_MAX - 1);
     let words = len / 8;
     let mut i = 0;
     while i < TAIL_MAX / 8 {
@@ -157,9 +157,9 @@ fn rewrite(
             break;
         }
         let at = (i * 8) & (TAIL_MAX - 8);
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&ans.tail[at..at + 8]);
-        write(ctx, tail + at, w).then_some(())?;
+        // SAFETY: a word of the tail, which is 8-aligned (`Template`): one load.
+        let w = unsafe { t.tail.as_ptr().add(at).cast::<u64>().read() };
+        write(ctx, tail + at, w.to_ne_bytes()).then_some(())?;
         i += 1;
     }
     // The last 0 to 7 bytes. The loop's constant bound is hidden from LLVM, which would
@@ -172,7 +172,7 @@ fn rewrite(
             break;
         }
         let at = dnssink_common::hide(j as u64) as usize & (TAIL_MAX - 1);
-        write(ctx, tail + at, ans.tail[at]).then_some(())?;
+        write(ctx, tail + at, t.tail[at]).then_some(())?;
         k += 1;
     }
     Some(())

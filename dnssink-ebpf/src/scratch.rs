@@ -23,8 +23,6 @@ pub struct Scratch {
     /// The reader's position (plus one) when this CPU last woke the query log's reader
     /// (`log::wakeup`).
     woken_at: u64,
-    /// The answer being built (`reply`): here, not on the stack under the program's.
-    pub answer: dnssink_common::answer::Answer,
 }
 
 // SAFETY: each CPU has its own value, and XDP runs one packet at a time on a CPU, without

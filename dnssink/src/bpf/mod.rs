@@ -23,6 +23,7 @@ use aya::{
     },
 };
 use dnssink_common::{
+    answer::{self, Template},
     config::Config,
     counters, maps,
     policy::{self, IpRule},
@@ -214,7 +215,20 @@ impl Sinkhole {
             .ok_or_else(|| anyhow!("no map {name} in the object"))
     }
 
+    /// Writes the config and its answers: the answers into the half of `ANSWERS` that the
+    /// live config does not read, then the config that reads them.
     pub fn set_config(&mut self, config: &Config) -> Result<()> {
+        let live: Array<_, Config> = Array::try_from(self.map_mut(maps::CONFIG)?)?;
+        let half = 1 - (live.get(&0, 0).context("reading the CONFIG map")?.answers & 1);
+        let mut answers: Array<_, Template> = Array::try_from(self.map_mut(maps::ANSWERS)?)?;
+        for (i, t) in answer::templates(config).iter().enumerate() {
+            let at = half as u32 * answer::TEMPLATES as u32 + i as u32;
+            answers.set(at, t, 0).context("writing the ANSWERS map")?;
+        }
+        let config = Config {
+            answers: half,
+            ..*config
+        };
         let mut a: Array<_, Config> = Array::try_from(self.map_mut(maps::CONFIG)?)?;
         a.set(0, config, 0).context("writing the CONFIG map")
     }

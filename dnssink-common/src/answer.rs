@@ -651,7 +651,10 @@ mod tests {
                                     &[198, 18, 0, 2, 198, 18, 0, 1, 0x9c, 0x40, 0, 53],
                                     0,
                                 );
-                                let part = crate::name::checksum_part(&msg[..], 12, n.wire_len, 20);
+                                let part = crate::name::checksum_part(
+                                    crate::name::tests::words(&msg[12..]),
+                                    n.wire_len,
+                                );
                                 assert_eq!(
                                     t.udp_checksum(&qh, addrs, &n, part, qtype, CLASS_IN),
                                     a.udp_checksum(addrs, &n, part, qtype, CLASS_IN),
@@ -678,7 +681,7 @@ mod tests {
         let (name, a) = m;
         let mut addrs = Sum::new();
         addrs.add_bytes(&[198, 18, 0, 2, 198, 18, 0, 1, 0x9c, 0x40, 0, 53], 0);
-        let part = crate::name::checksum_part(&q[..], 12, name.wire_len, 20);
+        let part = crate::name::checksum_part(crate::name::tests::words(&q[12..]), name.wire_len);
         let c = a.udp_checksum(addrs, &name, part, TYPE_A, CLASS_IN);
         // The datagram as it goes on the wire, summed from scratch with the checksum in place.
         let msg_len = a.message_len(&name);

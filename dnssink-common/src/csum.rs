@@ -26,6 +26,12 @@ impl Sum {
         Sum(p as u64)
     }
 
+    /// This sum with `v`, a sum of 16-bit words, added.
+    #[inline(always)]
+    pub const fn plus(self, v: u64) -> Self {
+        Sum(self.0 + v)
+    }
+
     #[inline(always)]
     pub fn add_u16(&mut self, v: u16) {
         self.0 += v as u64;

@@ -121,31 +121,45 @@ fn fold_bits(b: u64) -> u64 {
     b | crate::hide((!t & t.wrapping_sub(26)) >> 63) << 5
 }
 
-/// The ones'-complement partial sum of the `wire_len` bytes of the name at `start` in `pkt`,
-/// placed as they sit `udp_pos` bytes into the UDP datagram: the answer's UDP checksum takes
-/// it. Apart from the walk, so that only a blocked name pays for it.
+/// The ones'-complement partial sum of the name's `wire_len` bytes (1 to [`MAX_WIRE`]) as
+/// they sit at an even position of the UDP datagram, from the 8-byte words the name starts
+/// (`word(i)`, the name's bytes 8i to 8i+7 in memory order; past the name, the last word's
+/// bytes are masked off): the answer's UDP checksum takes it. Four bytes an addition, where
+/// two bytes a step through `Packet::at` (a masked load each) cost a blocked answer about
+/// 50 ns. Apart from the walk, so that only a blocked name pays for it.
 #[inline(always)]
-pub fn checksum_part<P: Packet + ?Sized>(
-    pkt: &P,
-    start: usize,
-    wire_len: usize,
-    udp_pos: usize,
-) -> u32 {
-    // Two bytes a step, each in its place in its word.
-    let mut sum = 0u32;
-    let mut k = 0usize;
-    while k < MAX_WIRE / 2 + 1 {
-        let at = 2 * k;
-        if at >= wire_len {
+pub fn checksum_part(word: impl Fn(usize) -> u64, wire_len: usize) -> u32 {
+    const WORDS: u64 = (MAX_WIRE as u64).div_ceil(8);
+    let halves = |w: u64| (w & 0xffff_ffff) + (w >> 32);
+    let whole = wire_len / 8;
+    let mut sum = 0u64;
+    let mut i = 0u64;
+    // The whole words. The bound is hidden from LLVM, which would drop it as implied by the
+    // break: verifiers as old as 6.1 learn no bound from a compare of two registers.
+    while crate::hide(i) < WORDS {
+        if i as usize >= whole {
             break;
         }
-        sum += csum::word_part(pkt.at(start + at), udp_pos + at);
-        if at + 1 < wire_len {
-            sum += csum::word_part(pkt.at(start + at + 1), udp_pos + at + 1);
-        }
-        k += 1;
+        sum += halves(word(i as usize));
+        i += 1;
     }
-    sum
+    // Then the 0 to 7 bytes left, masked without a branch: each branch in the loop would
+    // fork the verifier's paths once per word (9k verified instructions).
+    let rest = (wire_len % 8) as u64 * 8;
+    let keep = if cfg!(target_endian = "little") {
+        (1u64 << rest) - 1
+    } else {
+        !(u64::MAX >> rest)
+    };
+    sum += halves(word(whole) & keep);
+    // Summed in memory order: on a little-endian machine, the byte-swap of the big-endian
+    // sum (RFC 1071).
+    let folded = csum::Sum::from_partial(0).plus(sum).fold();
+    if cfg!(target_endian = "little") {
+        folded.swap_bytes() as u32
+    } else {
+        folded as u32
+    }
 }
 
 /// [`walk`], one byte at a time with a branch on each: the same result for every input
@@ -275,7 +289,7 @@ pub fn walk<P: Packet + ?Sized, L: Labels>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     extern crate std;
 
     use super::*;
@@ -427,16 +441,31 @@ mod tests {
         }
     }
 
+    /// The name's words from a byte slice, zero past its end.
+    pub(crate) fn words(b: &[u8]) -> impl Fn(usize) -> u64 + '_ {
+        |i| {
+            let mut w = [0u8; 8];
+            for (k, x) in w.iter_mut().enumerate() {
+                *x = b.get(i * 8 + k).copied().unwrap_or(0xa5);
+            }
+            u64::from_ne_bytes(w)
+        }
+    }
+
     #[test]
     fn checksum_part_matches_a_plain_sum() {
-        let w = wire("mixed.Case.example");
+        // Every length from 1 to 9 words, and what follows the name is not summed.
         let mut hashes = LabelHashes::default();
-        for pos in [0usize, 1] {
+        for len in 1..70 {
+            let label = "a".repeat(len % 63 + 1);
+            let name = std::format!("{label}.Mixed{}.example", len);
+            let mut w = wire(&name);
             let n = walk(&w[..], 0, &mut hashes).unwrap();
+            w[n.wire_len..n.wire_len + 6].copy_from_slice(&[0, 1, 0, 1, 0xff, 0x13]);
             let mut c = csum::Sum::new();
-            c.add_bytes(&w[..n.wire_len], pos);
-            let part = checksum_part(&w[..], 0, n.wire_len, pos);
-            assert_eq!(csum::Sum::from_partial(part).fold(), c.fold());
+            c.add_bytes(&w[..n.wire_len], 20);
+            let part = checksum_part(words(&w), n.wire_len);
+            assert_eq!(csum::Sum::from_partial(part).fold(), c.fold(), "{name}");
         }
     }
 }

@@ -158,7 +158,7 @@ fn read_question() -> Result<(), u32> {
 #[inline(never)]
 pub extern "C" fn dnssink_name_sum() -> u64 {
     match maps::message() {
-        Some(m) => name::checksum_part(&*m, HEADER_LEN, m.name().wire_len, 8 + HEADER_LEN) as u64,
+        Some(m) => name::checksum_part(|i| m.name_word(i), m.name().wire_len) as u64,
         None => 0,
     }
 }

@@ -86,8 +86,9 @@ static BRANCHING_WALK: Global<u8> = Global::new(0);
 #[map(name = "COUNTERS")]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNT, 0);
 
-/// The query log (`dnssink_common::event::Event`): room for about 900 events; userspace
-/// sizes it with `--log-buffer`.
+/// The query log (`dnssink_common::event::Event`, each in the smallest room for its name,
+/// `event::ROOM_WORDS`): by default room for 900 to 3,600 events; userspace sizes it with
+/// `--log-buffer`.
 #[map(name = "EVENTS")]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 

@@ -23,6 +23,8 @@ pub struct Scratch {
     /// The reader's position (plus one) when this CPU last woke the query log's reader
     /// (`log::wakeup`).
     woken_at: u64,
+    /// Events this CPU has logged, to look at the query log's fill only now and then.
+    logged: u64,
 }
 
 // SAFETY: each CPU has its own value, and XDP runs one packet at a time on a CPU, without
@@ -55,6 +57,14 @@ impl Scratch {
     #[inline(always)]
     pub fn set_woken_at(&mut self, pos: u64) {
         unsafe { write_volatile(&mut self.woken_at, pos) };
+    }
+
+    /// Counts one logged event: true for every `n`th (a power of two).
+    #[inline(always)]
+    pub fn count_logged(&mut self, n: u64) -> bool {
+        let c = unsafe { read_volatile(&self.logged) } + 1;
+        unsafe { write_volatile(&mut self.logged, c) };
+        c & (n - 1) == 0
     }
 
     /// The labels walked.

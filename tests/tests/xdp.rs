@@ -620,3 +620,60 @@ fn a_real_list_is_answered_through_the_kernel() {
         }
     }
 }
+
+/// The query log, read as the daemon reads it: each answered query gives one event with its
+/// client and its whole name, whatever room its length takes (`event::ROOM_WORDS`: names of
+/// up to 32, 64, 128 and 256 bytes), over IPv4 and IPv6.
+#[test]
+fn answered_queries_are_logged_with_their_whole_name() {
+    use dnssink_common::event::{Event, ROOM_WORDS, room_words};
+    let mut s = load("||ads.test^\n", "", "nxdomain");
+    let mut ring = s.take_events().unwrap();
+    // Names whose wire forms are 10 to 255 bytes: every room, and both edges of each.
+    let label = |n: usize| "a".repeat(n);
+    let mut names = vec!["ads.test.".to_string()];
+    for wire in [32usize, 33, 64, 65, 128, 129, 200, 255] {
+        // `x.` labels of 63 bytes, then one to fill, before `ads.test.` (10 bytes).
+        let mut rest = wire - 10;
+        let mut name = String::new();
+        while rest > 0 {
+            let n = (rest - 1).min(63);
+            let n = if rest - (n + 1) == 1 { n - 1 } else { n };
+            name.push_str(&label(n));
+            name.push('.');
+            rest -= n + 1;
+        }
+        name.push_str("ads.test.");
+        names.push(name);
+    }
+    let mut seen_rooms = std::collections::BTreeSet::new();
+    for (i, name) in names.iter().enumerate() {
+        let spec = if i % 2 == 0 { Spec::v4() } else { Spec::v6() };
+        let msg = query(name, RecordType::A, i % 3 == 0);
+        answer(&s, &spec, &msg);
+        let item = ring.next().expect("an event for the answered query");
+        let e = Event::from_bytes(&item).expect("a whole event");
+        let wire = e.name_len as usize;
+        let got: Vec<String> = e
+            .labels()
+            .expect("a well-formed name")
+            .map(|l| String::from_utf8(l.to_vec()).unwrap())
+            .collect();
+        assert_eq!(format!("{}.", got.join(".")), *name);
+        assert_eq!(
+            item.len(),
+            32 + room_words(wire) * 8,
+            "the smallest room for {wire} bytes"
+        );
+        seen_rooms.insert(room_words(wire));
+        let client = match spec.src {
+            IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+            IpAddr::V6(a) => a.octets(),
+        };
+        assert_eq!(e.client, client);
+        assert_eq!(e.qtype, 1);
+        drop(item);
+        assert!(ring.next().is_none(), "one event per query");
+    }
+    assert_eq!(seen_rooms.into_iter().collect::<Vec<_>>(), ROOM_WORDS);
+}

@@ -114,9 +114,50 @@ impl Sum {
     }
 }
 
+/// A header checksum after 16-bit words of the header changed from `old` to `new` (RFC 1624,
+/// equation 3: HC' = ~(~HC + ~m + m')), without summing the header again.
+#[inline(always)]
+pub fn update(checksum: u16, old: &[u16], new: &[u16]) -> u16 {
+    let mut s = Sum::new();
+    s.add_u16(!checksum);
+    let mut i = 0;
+    while i < old.len() && i < new.len() {
+        s.add_u16(!old[i]);
+        s.add_u16(new[i]);
+        i += 1;
+    }
+    s.ip()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An IPv4 header's checksum, updated for a new length and TTL, is the one summed anew.
+    #[test]
+    fn updated_checksum_is_the_summed_one() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut h: [u16; 10] = core::array::from_fn(|i| (x >> (i * 6)) as u16 ^ i as u16);
+            let sum = |h: &[u16; 10]| {
+                let mut s = Sum::new();
+                for (i, w) in h.iter().enumerate() {
+                    if i != 5 {
+                        s.add_u16(*w);
+                    }
+                }
+                s.ip()
+            };
+            h[5] = sum(&h);
+            let old = [h[1], h[4]];
+            h[1] = (x >> 40) as u16;
+            h[4] = 64 << 8 | (h[4] & 0xff);
+            assert_eq!(update(h[5], &old, &[h[1], h[4]]), sum(&h), "{h:x?}");
+        }
+    }
 
     #[test]
     fn words_sum_as_bytes_do() {

@@ -50,6 +50,43 @@ pub fn write<T>(ctx: &XdpContext, off: usize, v: T) -> bool {
     }
 }
 
+/// `N` bytes of the frame, bounds-checked once, whose fields at constant offsets are then
+/// read and written without a check each.
+pub struct Span<const N: usize>(*mut u8);
+
+impl<const N: usize> Span<N> {
+    /// The `N` bytes at `off`, if they all lie in the frame.
+    #[inline(always)]
+    pub fn at(ctx: &XdpContext, off: usize) -> Option<Span<N>> {
+        ptr_at::<[u8; N]>(ctx, off).map(|p| Span(p.cast()))
+    }
+
+    /// The `T` at `at` (any alignment). `at` is a constant, and `at + size_of::<T>()` at
+    /// most `N`: the verifier refuses the program otherwise.
+    #[inline(always)]
+    pub fn get<T: Copy>(&self, at: usize) -> T {
+        debug_assert!(at + core::mem::size_of::<T>() <= N);
+        // SAFETY: within the span, which lies in the frame.
+        unsafe { self.0.add(at).cast::<T>().read_unaligned() }
+    }
+
+    /// Writes a `T` at `at` (any alignment), as [`Span::get`] reads one.
+    #[inline(always)]
+    pub fn put<T>(&self, at: usize, v: T) {
+        debug_assert!(at + core::mem::size_of::<T>() <= N);
+        // SAFETY: within the span, which lies in the frame.
+        unsafe { self.0.add(at).cast::<T>().write_unaligned(v) }
+    }
+
+    /// Swaps the `M` bytes at `a` and at `b`.
+    #[inline(always)]
+    pub fn swap<const M: usize>(&self, a: usize, b: usize) {
+        let (x, y) = (self.get::<[u8; M]>(a), self.get::<[u8; M]>(b));
+        self.put(a, y);
+        self.put(b, x);
+    }
+}
+
 #[inline(always)]
 fn has_load_bytes() -> bool {
     crate::maps::load_bytes()

@@ -9,14 +9,14 @@ use aya_ebpf::{
 use dnssink_common::{
     answer::{self, TAIL_MAX, Template},
     counters as c,
-    csum::Sum,
+    csum::{self, Sum},
     wire::{HEADER_LEN, ip4, ip6, udp},
 };
 
 use crate::{
     frame::Headers,
     maps,
-    ptr::{read, write},
+    ptr::{Span, read, write},
     question,
 };
 
@@ -111,41 +111,37 @@ fn rewrite(
     udp_csum: u16,
 ) -> Option<()> {
     let udp_len = (udp::HEADER_LEN + msg_len) as u16;
+    // Each header is checked once, as a span, and its fields written in it.
     // Ethernet: swap the MACs.
-    let macs = read::<[[u8; 6]; 2]>(ctx, 0)?;
-    write(ctx, 0, [macs[1], macs[0]]).then_some(())?;
+    Span::<12>::at(ctx, 0)?.swap::<6>(0, 6);
     // IP: swap the addresses, reset the TTL, set the length.
     if h.v6 {
-        swap::<16>(ctx, h.l3 + ip6::SRC, h.l3 + ip6::DST)?;
-        write(ctx, h.l3 + ip6::PAYLOAD_LEN, udp_len.to_be_bytes()).then_some(())?;
-        write(ctx, h.l3 + ip6::HOP_LIMIT, TTL).then_some(())?;
+        let ip = Span::<40>::at(ctx, h.l3)?;
+        ip.swap::<16>(ip6::SRC, ip6::DST);
+        ip.put(ip6::PAYLOAD_LEN, udp_len.to_be_bytes());
+        ip.put(ip6::HOP_LIMIT, TTL);
     } else {
-        swap::<4>(ctx, h.l3 + ip4::SRC, h.l3 + ip4::DST)?;
-        write(
-            ctx,
-            h.l3 + ip4::TOTAL_LEN,
-            (h.ip_len as u16 + udp_len).to_be_bytes(),
-        )
-        .then_some(())?;
-        write(ctx, h.l3 + ip4::TTL, TTL).then_some(())?;
-        write(ctx, h.l3 + ip4::CHECKSUM, 0u16).then_some(())?;
-        let mut s = Sum::new();
-        let mut w = 0;
-        while w < 30 {
-            if w * 2 >= h.ip_len {
-                break;
-            }
-            s.add_u16(u16::from_be_bytes(read::<[u8; 2]>(ctx, h.l3 + w * 2)?));
-            w += 1;
-        }
-        write(ctx, h.l3 + ip4::CHECKSUM, s.ip().to_be_bytes()).then_some(())?;
+        let ip = Span::<20>::at(ctx, h.l3)?;
+        ip.swap::<4>(ip4::SRC, ip4::DST);
+        // The checksum updated for the two words that change (RFC 1624), not summed anew.
+        let word = |at: usize| u16::from_be_bytes(ip.get(at));
+        let old = [word(ip4::TOTAL_LEN), word(ip4::TTL)];
+        let new = [
+            h.ip_len as u16 + udp_len,
+            (TTL as u16) << 8 | (old[1] & 0xff),
+        ];
+        let checksum = csum::update(word(ip4::CHECKSUM), &old, &new);
+        ip.put(ip4::TOTAL_LEN, new[0].to_be_bytes());
+        ip.put(ip4::TTL, TTL);
+        ip.put(ip4::CHECKSUM, checksum.to_be_bytes());
     }
-    // UDP: swap the ports, set the length and checksum.
-    swap::<2>(ctx, h.udp + udp::SRC_PORT, h.udp + udp::DST_PORT)?;
-    write(ctx, h.udp + udp::LEN, udp_len.to_be_bytes()).then_some(())?;
-    write(ctx, h.udp + udp::CHECKSUM, udp_csum.to_be_bytes()).then_some(())?;
-    // DNS: the header, then the records after the question.
-    write(ctx, h.dns(), *header).then_some(())?;
+    // UDP: swap the ports, set the length and checksum; and the DNS header after it.
+    let u = Span::<{ udp::HEADER_LEN + HEADER_LEN }>::at(ctx, h.udp)?;
+    u.swap::<2>(udp::SRC_PORT, udp::DST_PORT);
+    u.put(udp::LEN, udp_len.to_be_bytes());
+    u.put(udp::CHECKSUM, udp_csum.to_be_bytes());
+    u.put(udp::HEADER_LEN, *header);
+    // DNS: the records after the question.
     let tail = h.dns() + HEADER_LEN + (wire_len & 0x1ff) + 4;
     // Eight bytes a store while whole words fit, then the rest a byte at a time.
     // Read from map memory: bounded for the verifier.
@@ -176,11 +172,4 @@ fn rewrite(
         k += 1;
     }
     Some(())
-}
-
-#[inline(always)]
-fn swap<const N: usize>(ctx: &XdpContext, a: usize, b: usize) -> Option<()> {
-    let x = read::<[u8; N]>(ctx, a)?;
-    let y = read::<[u8; N]>(ctx, b)?;
-    (write(ctx, a, y) && write(ctx, b, x)).then_some(())
 }

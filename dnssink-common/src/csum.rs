@@ -71,23 +71,6 @@ impl Sum {
         } as u64;
     }
 
-    /// Adds the bytes of `words` (in memory order) that start at `pos` in the datagram, four
-    /// bytes an addition: the sum of the 16-bit words as they lie in memory is the sum of the
-    /// big-endian ones with its bytes swapped on a little-endian machine (RFC 1071), so it is
-    /// swapped back once, with the swap for an odd `pos`.
-    #[inline(always)]
-    pub fn add_words(&mut self, words: &[u64], pos: usize) {
-        let mut s = 0u64;
-        let mut i = 0;
-        while i < words.len() {
-            s += (words[i] & 0xffff_ffff) + (words[i] >> 32);
-            i += 1;
-        }
-        let folded = Sum(s).fold();
-        let swap = cfg!(target_endian = "little") != (pos & 1 == 1);
-        self.0 += if swap { folded.swap_bytes() } else { folded } as u64;
-    }
-
     /// The folded 16-bit sum (not yet complemented).
     #[inline(always)]
     pub const fn fold(self) -> u16 {
@@ -156,29 +139,6 @@ mod tests {
             h[1] = (x >> 40) as u16;
             h[4] = 64 << 8 | (h[4] & 0xff);
             assert_eq!(update(h[5], &old, &[h[1], h[4]]), sum(&h), "{h:x?}");
-        }
-    }
-
-    #[test]
-    fn words_sum_as_bytes_do() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..200 {
-            let words: [u64; 8] = core::array::from_fn(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x
-            });
-            let mut bytes = [0u8; 64];
-            for (i, w) in words.iter().enumerate() {
-                bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_ne_bytes());
-            }
-            for pos in [0, 1, 6, 7] {
-                let (mut a, mut b) = (Sum::new(), Sum::new());
-                a.add_bytes(&bytes, pos);
-                b.add_words(&words, pos);
-                assert_eq!(a.fold(), b.fold(), "pos {pos}");
-            }
         }
     }
 

@@ -58,22 +58,25 @@ pub const fn room_words(len: usize) -> usize {
 }
 
 impl Event {
+    /// An event of zeroes.
+    pub const EMPTY: Event = Event {
+        time_ns: 0,
+        client: [0; 16],
+        qtype: 0,
+        action: 0,
+        _pad: 0,
+        name_len: 0,
+        _pad2: 0,
+        name: [0; NAME_MAX],
+    };
+
     /// Reads an event from the ring buffer's bytes: its head and as much name room as it has
     /// ([`ROOM_WORDS`]), which must hold its name.
     pub fn from_bytes(b: &[u8]) -> Option<Event> {
         if b.len() < HEAD_LEN {
             return None;
         }
-        let mut e = Event {
-            time_ns: 0,
-            client: [0; 16],
-            qtype: 0,
-            action: 0,
-            _pad: 0,
-            name_len: 0,
-            _pad2: 0,
-            name: [0; NAME_MAX],
-        };
+        let mut e = Event::EMPTY;
         let n = b.len().min(EVENT_LEN);
         // SAFETY: `Event` is plain old data, and `n` bytes of it are written from `b`.
         unsafe { core::ptr::copy_nonoverlapping(b.as_ptr(), (&raw mut e).cast::<u8>(), n) };
@@ -114,14 +117,9 @@ mod tests {
 
     fn event(wire: &[u8]) -> Event {
         let mut e = Event {
-            time_ns: 0,
-            client: [0; 16],
             qtype: 1,
-            action: 0,
-            _pad: 0,
             name_len: wire.len() as u16,
-            _pad2: 0,
-            name: [0; NAME_MAX],
+            ..Event::EMPTY
         };
         e.name[..wire.len()].copy_from_slice(wire);
         e

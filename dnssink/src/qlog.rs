@@ -198,7 +198,6 @@ pub fn top<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dnssink_common::event::NAME_MAX;
 
     fn event(wire: &[u8], client: [u8; 16], action: u32) -> Event {
         let mut e = Event {
@@ -206,10 +205,8 @@ mod tests {
             client,
             qtype: 28,
             action: action as u8,
-            _pad: 0,
             name_len: wire.len() as u16,
-            _pad2: 0,
-            name: [0; NAME_MAX],
+            ..Event::EMPTY
         };
         e.name[..wire.len()].copy_from_slice(wire);
         e

@@ -22,19 +22,19 @@ const PTR_QNAME: u16 = 0xC000 | HEADER_LEN as u16;
 
 /// The header and the records that follow the question in an answer.
 ///
-/// `repr(C)` with `len` first, so that `tail` is 8-byte aligned: [`clear`] zeroes it eight
-/// bytes a store, which verifiers on architectures without cheap unaligned access (MIPS,
-/// older ARM) accept only aligned.
-#[repr(C)]
+/// 8-byte aligned with `tail` first, on 32-bit targets too: [`clear`] zeroes it eight bytes
+/// a store, which verifiers on architectures without cheap unaligned access (MIPS, older ARM)
+/// accept only aligned.
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Answer {
-    pub len: usize,
     /// The records after the question; bytes past `len` are zero.
     pub tail: [u8; TAIL_MAX],
+    pub len: usize,
     pub header: [u8; HEADER_LEN],
 }
 
-const _: () = assert!(core::mem::offset_of!(Answer, tail) % 8 == 0);
+const _: () = assert!(core::mem::offset_of!(Answer, tail) == 0);
 
 /// Zeroes the tail eight bytes a store. Assigning `[0; TAIL_MAX]` became a call to BPF's
 /// `memset`, a loop of one byte a turn (64 turns, about 5% of a blocked answer's time); the

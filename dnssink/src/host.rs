@@ -44,7 +44,8 @@ pub fn driver(iface: &str) -> Option<String> {
         if fd < 0 {
             return None;
         }
-        let r = libc::ioctl(fd, libc::SIOCETHTOOL, &mut req);
+        // The request's type differs between libcs (musl: c_int).
+        let r = libc::ioctl(fd, libc::SIOCETHTOOL as _, &mut req);
         libc::close(fd);
         if r != 0 {
             return None;

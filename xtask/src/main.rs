@@ -5,6 +5,7 @@ use std::{
     process::Command,
 };
 
+mod cross;
 mod kernels;
 
 use anyhow::{Context as _, Result, bail};
@@ -32,8 +33,16 @@ enum Cmd {
         quick: bool,
     },
     /// Release build, man pages, shell completions, systemd unit and example config, in
-    /// target/dist/.
-    Dist,
+    /// target/dist/; with --target, a static binary for that target in target/dist/TARGET/.
+    Dist {
+        /// x86_64-unknown-linux-musl, aarch64-unknown-linux-musl or
+        /// armv7-unknown-linux-gnueabihf (static); may be given more than once.
+        #[arg(long)]
+        target: Vec<String>,
+    },
+    /// Build every static target and check, under qemu-user, that each prints what the
+    /// host's build prints (--help, check-config, query over every shared list).
+    Cross,
     /// Run every fuzz target (cargo-fuzz, nightly) from its committed seed corpus.
     /// Boot the program in qemu on other kernels (Debian's 6.1 and 6.12) and run the
     /// test_run suites there.
@@ -71,7 +80,9 @@ fn main() {
         Cmd::Test => test(),
         Cmd::Demo => demo(),
         Cmd::Bench { quick } => bench(quick),
-        Cmd::Dist => dist(),
+        Cmd::Dist { target } if target.is_empty() => dist(),
+        Cmd::Dist { target } => dist_targets(&target).map(|_| ()),
+        Cmd::Cross => cross(),
         Cmd::Fuzz { time } => fuzz(time),
         Cmd::Kernels => ensure_setup()
             .and_then(|_| ensure_root("cargo xtask kernels"))
@@ -113,7 +124,9 @@ fn output(cmd: &mut Command) -> Option<String> {
 }
 
 fn missing_packages() -> Vec<&'static str> {
-    not_installed(PACKAGES)
+    let mut p = not_installed(PACKAGES);
+    p.extend(not_installed(cross::PACKAGES));
+    p
 }
 
 /// The Debian packages of `packages` that are not installed.
@@ -156,7 +169,10 @@ fn has_bpf_linker() -> bool {
 }
 
 fn setup_needed() -> bool {
-    !missing_packages().is_empty() || !has_rust_src() || !has_bpf_linker()
+    !missing_packages().is_empty()
+        || !has_rust_src()
+        || !has_bpf_linker()
+        || !cross::missing_rust_targets().is_empty()
 }
 
 fn setup() -> Result<()> {
@@ -178,6 +194,17 @@ fn setup() -> Result<()> {
             Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]),
         )
         .context("the BPF crate builds with the nightly toolchain and its rust-src")?;
+    }
+    let targets = cross::missing_rust_targets();
+    if targets.is_empty() {
+        println!("==> rust targets for the static builds: there");
+    } else {
+        run(
+            &format!("rustup target add {}", targets.join(" ")),
+            Command::new("rustup")
+                .args(["target", "add"])
+                .args(&targets),
+        )?;
     }
     if has_bpf_linker() {
         println!("==> bpf-linker {BPF_LINKER}: there");
@@ -403,6 +430,27 @@ fn dist() -> Result<()> {
         println!("    {}", e.strip_prefix(&out).unwrap_or(&e).display());
     }
     Ok(())
+}
+
+/// Static binaries for `triples`, in target/dist/TRIPLE/dnssink.
+fn dist_targets(triples: &[String]) -> Result<Vec<PathBuf>> {
+    ensure_setup()?;
+    let targets = triples
+        .iter()
+        .map(|t| cross::target(t))
+        .collect::<Result<Vec<_>>>()?;
+    targets.into_iter().map(cross::build).collect()
+}
+
+fn cross() -> Result<()> {
+    ensure_setup()?;
+    build_release()?;
+    let all: Vec<String> = cross::TARGETS
+        .iter()
+        .map(|t| t.triple.to_string())
+        .collect();
+    dist_targets(&all)?;
+    cross::differential(400)
 }
 
 fn walk(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {

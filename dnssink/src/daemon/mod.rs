@@ -297,11 +297,15 @@ fn own_addresses(iface: &str) -> Vec<std::net::IpAddr> {
     })
 }
 
-/// Hands the memory of the lists, now in the kernel, back to the system: the allocator keeps
-/// freed heap otherwise, and a router has little RAM.
+/// Hands the memory of the lists, now in the kernel, back to the system: glibc's allocator
+/// keeps freed heap otherwise, and a router has little RAM. (musl's, in the static builds,
+/// returns it by itself and has no `malloc_trim`.)
 pub fn release_memory() {
     // SAFETY: malloc_trim only returns free memory to the system.
-    unsafe { libc::malloc_trim(0) };
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0)
+    };
 }
 
 /// Starts every interface of `specs` (all or none), then serves them until SIGINT or

@@ -263,7 +263,16 @@ pub struct Lab {
     pub gateway: Netns,
     /// The internet side, with [`Lab::with_outside`].
     pub outside: Option<Netns>,
+    /// A second client on another port of the bridge, with [`Lab::with_bridge`].
+    pub second: Option<Netns>,
+    /// The gateway's LAN interface, which dnssink attaches to.
+    pub iface: &'static str,
 }
+
+/// The bridge of [`Lab::with_bridge`], named as OpenWrt names its LAN, and the second
+/// client's address.
+pub const BRIDGE: &str = "br-lan";
+pub const SECOND4: &str = "198.18.0.3";
 
 /// The outside host's addresses, and what its resolver answers.
 pub const OUT4: &str = "198.19.0.2";
@@ -347,6 +356,46 @@ impl Lab {
         Ok(lab)
     }
 
+    /// The LAN as an OpenWrt router builds it: a bridge (`br-lan`) holding the gateway's
+    /// addresses, with a veth port for each of two clients (`lan1`, `lan2`), the second at
+    /// 198.18.0.3 and 2001:db8::3. dnssink attaches to the bridge.
+    pub fn with_bridge() -> Result<Lab> {
+        let client = Netns::new("client")?;
+        let second = Netns::new("client2")?;
+        let gateway = Netns::new("gw")?;
+        veth(&client, CLIENT_IF, &gateway, "lan1")?;
+        veth(&second, CLIENT_IF, &gateway, "lan2")?;
+        gateway.sh(&format!(
+            "ip link add {BRIDGE} type bridge
+             ip link set lan1 master {BRIDGE}
+             ip link set lan2 master {BRIDGE}
+             ip link set lan1 up
+             ip link set lan2 up
+             ip link set {BRIDGE} up
+             ip addr add {GW4}/24 dev {BRIDGE}
+             ip -6 addr add {GW6}/64 dev {BRIDGE} nodad"
+        ))?;
+        for (ns, host) in [(&client, "2"), (&second, "3")] {
+            let ifc = CLIENT_IF;
+            ns.sh(&format!(
+                "ip link set {ifc} up
+                 ip addr add 198.18.0.{host}/24 dev {ifc}
+                 ip -6 addr add 2001:db8::{host}/64 dev {ifc} nodad"
+            ))?;
+        }
+        let mut lab = Lab {
+            procs: Vec::new(),
+            vlan: Vec::new(),
+            client,
+            gateway,
+            outside: None,
+            second: Some(second),
+            iface: BRIDGE,
+        };
+        lab.start_resolver()?;
+        Ok(lab)
+    }
+
     fn build(vlan: bool) -> Result<Lab> {
         let client = Netns::new("client")?;
         let gateway = Netns::new("gw")?;
@@ -365,6 +414,8 @@ impl Lab {
             client,
             gateway,
             outside: None,
+            second: None,
+            iface: GATEWAY_IF,
         };
         if vlan {
             for ns in [&lab.client, &lab.gateway] {
@@ -417,7 +468,7 @@ impl Lab {
     /// [`Lab::start_dnssink`] with variables in its environment (`DNSSINK_COMPAT`...).
     pub fn start_dnssink_env(&mut self, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
         let mut cmd = self.gateway.dnssink()?;
-        cmd.args(["attach", GATEWAY_IF]).args(args);
+        cmd.args(["attach", self.iface]).args(args);
         cmd.envs(env.iter().copied());
         let mut p = Proc::spawn("dnssink", cmd)?;
         let line = p.wait_for("dnssink: attached", Duration::from_secs(60))?;
@@ -432,20 +483,24 @@ impl Lab {
 
     /// [`Lab::dig`] with more options (`+tcp`...).
     pub fn dig_with(&self, server: &str, name: &str, qtype: &str, opts: &[&str]) -> Result<Dig> {
-        let out = run(self
-            .client
-            .cmd("dig")
-            .args([
-                &format!("@{server}"),
-                name,
-                qtype,
-                "+tries=1",
-                "+time=2",
-                "+nocookie",
-            ])
-            .args(opts))?;
-        Dig::parse(&String::from_utf8_lossy(&out.stdout))
+        dig_from(&self.client, server, name, qtype, opts)
     }
+}
+
+/// `dig @server name type OPTS` from `ns`.
+pub fn dig_from(ns: &Netns, server: &str, name: &str, qtype: &str, opts: &[&str]) -> Result<Dig> {
+    let out = run(ns
+        .cmd("dig")
+        .args([
+            &format!("@{server}"),
+            name,
+            qtype,
+            "+tries=1",
+            "+time=2",
+            "+nocookie",
+        ])
+        .args(opts))?;
+    Dig::parse(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// A veth pair from `a` (named `a_if`) to `b` (named `b_if`), made in place so that the root
@@ -459,7 +514,7 @@ pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) -> Result<()> {
 }
 
 /// dnsmasq in `ns`, listening on `listen` and answering every name with `answers`.
-fn resolver(ns: &Netns, what: &str, listen: &[&str], answers: &[&str]) -> Result<Proc> {
+pub fn resolver(ns: &Netns, what: &str, listen: &[&str], answers: &[&str]) -> Result<Proc> {
     resolver_with(ns, what, listen, answers, &[])
 }
 

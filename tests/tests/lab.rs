@@ -4,7 +4,7 @@
 use std::{process::Command, time::Duration};
 
 use dnssink_tests::lab::{
-    self, Dig, GATEWAY_IF, GW4, GW6, Lab, Netns, Proc, RESOLVER_A, RESOLVER_AAAA, dnssink_bin,
+    self, Dig, GW4, GW6, Lab, Netns, Proc, RESOLVER_A, RESOLVER_AAAA, dnssink_bin,
 };
 use dnssink_tests::{list, path};
 
@@ -62,11 +62,9 @@ fn blocks_and_passes(lab: &mut Lab) {
 fn stops_cleanly(lab: &mut Lab) {
     let (status, out) = lab.procs.last_mut().unwrap().stop().unwrap();
     assert!(status.success(), "{out:?}");
-    assert!(
-        out.iter().any(|l| l.contains("detached from lan0")),
-        "{out:?}"
-    );
-    let link = lab::run(lab.gateway.cmd("ip").args(["link", "show", GATEWAY_IF])).unwrap();
+    let detached = format!("detached from {}", lab.iface);
+    assert!(out.iter().any(|l| l.contains(&detached)), "{out:?}");
+    let link = lab::run(lab.gateway.cmd("ip").args(["link", "show", lab.iface])).unwrap();
     assert!(!String::from_utf8_lossy(&link.stdout).contains("xdp"));
     resolved(&lab.dig(GW4, "ads.test", "A").unwrap(), RESOLVER_A);
 }
@@ -308,4 +306,36 @@ fn spoofed_sources_are_not_answered() {
         &lab.dig_with(GW6, "ads.test", "A", &["-b", "2001:db8:77::7"])
             .unwrap(),
     );
+}
+
+/// The LAN of an OpenWrt router: dnssink on `br-lan`, a bridge with a veth port per client.
+/// Both clients' blocked names get the sinkhole answer and the rest the resolver's, over IPv4
+/// and IPv6, and the bridge still carries their traffic to each other.
+#[test]
+fn blocks_and_passes_on_a_bridge() {
+    let mut lab = Lab::with_bridge().unwrap();
+    let block = list(BLOCK);
+    let line = lab.start_dnssink(&["--blocklist", path(&block)]).unwrap();
+    // A bridge has no native XDP: auto mode takes generic.
+    assert!(line.contains("generic mode"), "{line}");
+    let second = lab.second.as_ref().unwrap();
+    for client in [&lab.client, second] {
+        for server in [GW4, GW6] {
+            let dig = |name: &str, qtype: &str| lab::dig_from(client, server, name, qtype, &[]);
+            sinkholed(&dig("ads.test", "A").unwrap());
+            sinkholed(&dig("www.tracker.test", "AAAA").unwrap());
+            resolved(&dig("example.test", "A").unwrap(), RESOLVER_A);
+            resolved(&dig("ok.tracker.test", "AAAA").unwrap(), RESOLVER_AAAA);
+        }
+    }
+    // Between two ports the bridge forwards by itself: a frame from one client to the other
+    // never goes up to br-lan, where the program is. A DNS server on the second client
+    // answers the first one directly (a resolver on a LAN port is out of dnssink's reach).
+    let host = lab::resolver(second, "LAN dnsmasq", &[lab::SECOND4], &["198.18.77.7"]).unwrap();
+    lab.procs.insert(0, host);
+    resolved(
+        &lab::dig_from(&lab.client, lab::SECOND4, "example.test", "A", &[]).unwrap(),
+        "198.18.77.7",
+    );
+    stops_cleanly(&mut lab);
 }

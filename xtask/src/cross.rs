@@ -77,6 +77,16 @@ pub fn missing_rust_targets() -> Vec<&'static str> {
         .collect()
 }
 
+impl Target {
+    /// Sets `cmd`'s linker and flags for this target (cargo's per-target variables, which
+    /// leave build scripts alone).
+    pub fn configure(&self, cmd: &mut Command) {
+        let env = self.triple.to_uppercase().replace('-', "_");
+        cmd.env(format!("CARGO_TARGET_{env}_LINKER"), self.linker)
+            .env(format!("CARGO_TARGET_{env}_RUSTFLAGS"), self.rustflags);
+    }
+}
+
 /// Builds the static binary for `t` (the `dist` profile: LTO, stripped, panic = abort) and
 /// returns its path under target/dist/.
 pub fn build(t: &Target) -> Result<PathBuf> {

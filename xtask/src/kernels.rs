@@ -1,10 +1,11 @@
 //! `cargo xtask kernels`: the program on other kernels. Each kernel is a Debian package
-//! (`linux-image-*-amd64-unsigned`), booted in qemu (KVM) with the host's root filesystem
-//! shared read-only over 9p and a busybox initramfs that loads the 9p modules, with
+//! (`linux-image-*-amd64-unsigned`), booted in qemu with the host's root filesystem shared
+//! read-only over 9p and a busybox initramfs that loads the 9p modules, with
 //! `/sys/kernel/btf` hidden. In the guest run a real `dnssink attach` on the loopback
 //! interface with a real list, then the `test_run` suites (`tests/xdp.rs`, `tests/tcp.rs`,
 //! `tests/policy.rs`, `tests/props.rs`). One line per kernel: the verified instructions, the
-//! verification time, and the suites passed.
+//! verification time, and the suites passed. With `--arch arm64`, Debian's arm64 kernels
+//! under qemu-system-aarch64 run the static aarch64 build and the suites cross-built for it.
 
 use std::{
     path::{Path, PathBuf},
@@ -26,6 +27,41 @@ const SERIES: &[(&str, &str)] = &[
     ("6.12", r"^linux-image-6\.12\.[0-9]+\+deb13-amd64-unsigned$"),
 ];
 
+/// The architecture of the guests: amd64 (the host's, its root shared with the guest), or
+/// arm64 (the static aarch64 build and suites, under qemu-system-aarch64), which reaches the
+/// arm64 BPF JIT that no x86 test does.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Arch {
+    Amd64,
+    Arm64,
+}
+
+impl Arch {
+    fn deb(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    /// The kernel series to boot.
+    fn series(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Arch::Amd64 => SERIES,
+            Arch::Arm64 => SERIES_ARM64,
+        }
+    }
+}
+
+/// Debian 12's and 13's arm64 kernels.
+const SERIES_ARM64: &[(&str, &str)] = &[
+    ("6.1", r"^linux-image-6\.1\.0-[0-9]+-arm64-unsigned$"),
+    ("6.12", r"^linux-image-6\.12\.[0-9]+\+deb13-arm64-unsigned$"),
+];
+
+/// The static aarch64 build the arm64 guests run.
+const ARM64_TARGET: &str = "aarch64-unknown-linux-musl";
+
 /// apt with a configuration of its own, under `target/kernels/apt`: a copy of the host's
 /// Debian sources (bookworm and its updates), and bullseye and trixie from the same mirror.
 /// The host's apt sources and state are never changed.
@@ -34,8 +70,11 @@ struct Apt {
 }
 
 impl Apt {
-    fn new(dir: &Path) -> Result<Apt> {
-        let d = dir.join("apt");
+    fn new(dir: &Path, arch: Arch) -> Result<Apt> {
+        let d = match arch {
+            Arch::Amd64 => dir.join("apt"),
+            Arch::Arm64 => dir.join("apt-arm64"),
+        };
         for sub in ["state/lists/partial", "cache/archives/partial", "etc/parts"] {
             std::fs::create_dir_all(d.join(sub))?;
         }
@@ -74,7 +113,8 @@ impl Apt {
             format!("Dir::Cache={}", path("cache")),
             "Dir::State::status=/var/lib/dpkg/status".to_string(),
             "Acquire::Languages=none".to_string(),
-            "APT::Architectures=amd64".to_string(),
+            format!("APT::Architectures={}", arch.deb()),
+            format!("APT::Architecture={}", arch.deb()),
         ]
         .into_iter()
         .flat_map(|o| ["-o".to_string(), o])
@@ -97,6 +137,7 @@ impl Apt {
 /// What the guest needs on top of the build tools.
 const PACKAGES: &[&str] = &[
     "qemu-system-x86",
+    "qemu-system-arm",
     "busybox-static",
     "xz-utils",
     "cpio",
@@ -106,32 +147,38 @@ const PACKAGES: &[&str] = &[
 /// The test_run suites that run in each guest.
 pub const SUITES: &[&str] = &["xdp", "tcp", "policy", "props"];
 
-pub fn kernels() -> Result<()> {
+pub fn kernels(arch: Arch) -> Result<()> {
     let missing = crate::not_installed(PACKAGES);
     if !missing.is_empty() {
         crate::apt_install(&missing)?;
     }
-    ensure!(
-        Path::new("/dev/kvm").exists(),
-        "no /dev/kvm: the kernel matrix needs KVM"
-    );
-    run(
-        "build dnssink",
-        cargo().args(["build", "--quiet", "--package", "dnssink", "--bins"]),
-    )?;
-    let suites = test_binaries()?;
     let dir = root().join("target/kernels");
     std::fs::create_dir_all(&dir)?;
+    let apt = Apt::new(&dir, arch)?;
+    let (bin, suites, busybox) = match arch {
+        Arch::Amd64 => {
+            run(
+                "build dnssink",
+                cargo().args(["build", "--quiet", "--package", "dnssink", "--bins"]),
+            )?;
+            let bin = root().join("target/debug/dnssink");
+            (bin, test_binaries(None)?, PathBuf::from("/bin/busybox"))
+        }
+        Arch::Arm64 => {
+            let bin = crate::cross::build(crate::cross::target(ARM64_TARGET)?)?;
+            let busybox = fetch_busybox(&dir, &apt)?;
+            (bin, test_binaries(Some(ARM64_TARGET))?, busybox)
+        }
+    };
     let mut results = Vec::new();
     let host = output(Command::new("uname").arg("-r")).unwrap_or_default();
-    let apt = Apt::new(&dir)?;
-    for (series, pattern) in SERIES {
+    for (series, pattern) in arch.series() {
         let kernel = fetch(&dir, &apt, pattern).with_context(|| format!("Linux {series}"))?;
-        let initrd = initramfs(&dir, &kernel, &suites)?;
+        let initrd = initramfs(&dir, &kernel, arch, &bin, &busybox, &suites)?;
         println!("==> boot {} ({series})", kernel.release);
         let log_path = dir.join(format!("{}.log", kernel.release));
         println!("    console: {}", log_path.display());
-        let log = boot(&kernel, &initrd, &log_path)?;
+        let log = boot(&kernel, arch, &initrd, &log_path)?;
         let ok = log.lines().any(|l| l.trim() == "DNSSINK-RESULT 0");
         // The attach's debug lines, cut to what follows the target (`dnssink::bpf: `).
         let after = |key: &str| {
@@ -219,8 +266,8 @@ pub fn kernels() -> Result<()> {
     Ok(())
 }
 
-/// The test binaries of the suites, built now.
-fn test_binaries() -> Result<Vec<PathBuf>> {
+/// The test binaries of the suites, built now (for `target`, statically, else the host).
+fn test_binaries(target: Option<&str>) -> Result<Vec<PathBuf>> {
     let mut cmd = cargo();
     cmd.args([
         "test",
@@ -229,6 +276,10 @@ fn test_binaries() -> Result<Vec<PathBuf>> {
         "--no-run",
         "--message-format=json",
     ]);
+    if let Some(t) = target {
+        crate::cross::target(t)?.configure(&mut cmd);
+        cmd.args(["--target", t]);
+    }
     for s in SUITES {
         cmd.args(["--test", s]);
     }
@@ -335,6 +386,41 @@ fn fetch(dir: &Path, apt: &Apt, pattern: &str) -> Result<Kernel> {
     })
 }
 
+/// busybox-static for the guests' architecture, from `apt`'s mirror, unpacked once.
+fn fetch_busybox(dir: &Path, apt: &Apt) -> Result<PathBuf> {
+    let unpacked = dir.join("busybox-arm64");
+    // /bin before the /usr merge (bookworm), /usr/bin after (trixie).
+    let found = || {
+        ["bin/busybox", "usr/bin/busybox"]
+            .iter()
+            .map(|p| unpacked.join(p))
+            .find(|p| p.is_file())
+    };
+    if found().is_none() {
+        run(
+            "apt-get download busybox-static (arm64)",
+            apt.cmd("apt-get")
+                .args(["download", "busybox-static"])
+                .current_dir(dir),
+        )?;
+        let deb = std::fs::read_dir(dir)?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("busybox-static_") && n.ends_with(".deb"))
+            })
+            .context("the downloaded busybox-static")?;
+        run(
+            "unpack",
+            Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked),
+        )?;
+        std::fs::remove_file(deb)?;
+    }
+    found().context("no busybox in busybox-static")
+}
+
 /// Numbers in a package name, for ordering versions.
 fn version_key(name: &str) -> Vec<u64> {
     name.split(|c: char| !c.is_ascii_digit())
@@ -344,13 +430,20 @@ fn version_key(name: &str) -> Vec<u64> {
 
 /// A busybox initramfs that loads the 9p modules, mounts the host's root read-only, and runs
 /// the suites in it.
-fn initramfs(dir: &Path, k: &Kernel, suites: &[PathBuf]) -> Result<PathBuf> {
+fn initramfs(
+    dir: &Path,
+    k: &Kernel,
+    arch: Arch,
+    bin: &Path,
+    busybox: &Path,
+    suites: &[PathBuf],
+) -> Result<PathBuf> {
     let tree = dir.join(format!("initramfs-{}", k.release));
     let _ = std::fs::remove_dir_all(&tree);
-    for d in ["bin", "proc", "sys", "dev", "mnt", "modules"] {
+    for d in ["bin", "proc", "sys", "dev", "mnt", "modules", "tmp", "run"] {
         std::fs::create_dir_all(tree.join(d))?;
     }
-    std::fs::copy("/bin/busybox", tree.join("bin/busybox")).context("busybox-static")?;
+    std::fs::copy(busybox, tree.join("bin/busybox")).context("busybox-static")?;
     // The modules for virtio-pci and 9p, dependencies first, from modules.dep.
     let deps = std::fs::read_to_string(k.modules.join("modules.dep"))?;
     let mut order: Vec<String> = Vec::new();
@@ -381,7 +474,6 @@ fn initramfs(dir: &Path, k: &Kernel, suites: &[PathBuf]) -> Result<PathBuf> {
         names.push(plain);
     }
     let root = root();
-    let bin = root.join("target/debug/dnssink");
     let list = root.join("../shared/blocklists/stevenblack.domains.txt");
     // First a real attach, which reports the verifier's result; the suites only if the
     // program loads. Under emulation 20,000 property frames, not 100,000.
@@ -410,6 +502,32 @@ fn initramfs(dir: &Path, k: &Kernel, suites: &[PathBuf]) -> Result<PathBuf> {
     }
     script.push_str("exit $rc\n");
     std::fs::write(tree.join("cmd"), script)?;
+    // amd64: the suites run in the host's root (chroot). arm64: the host's root is x86, so
+    // the static aarch64 binaries run from the initramfs's busybox, with the host's files
+    // (the workspace, the lists) under the same paths.
+    let run_cmd = match arch {
+        Arch::Amd64 => "\
+for d in proc sys dev; do mount --bind /$d /mnt/$d; done
+mount -t tmpfs tmp /mnt/tmp
+mount -t tmpfs run /mnt/run
+mount -t bpf bpf /mnt/sys/fs/bpf
+# No kernel BTF, as on stock OpenWrt: dnssink must never need /sys/kernel/btf/vmlinux.
+mount -t tmpfs nobtf /mnt/sys/kernel/btf
+[ -e /mnt/sys/kernel/btf/vmlinux ] && echo \"DNSSINK-BTF present\" || echo \"DNSSINK-BTF hidden\"
+echo \"DNSSINK-KERNEL $(uname -r)\"
+chroot /mnt /bin/bash /proc/1/root/cmd"
+            .to_string(),
+        Arch::Arm64 => "\
+ln -s /mnt/work /work
+mount -t tmpfs tmp /tmp
+mount -t tmpfs run /run
+mount -t bpf bpf /sys/fs/bpf
+mount -t tmpfs nobtf /sys/kernel/btf
+[ -e /sys/kernel/btf/vmlinux ] && echo \"DNSSINK-BTF present\" || echo \"DNSSINK-BTF hidden\"
+echo \"DNSSINK-KERNEL $(uname -r)\"
+/bin/sh /cmd"
+            .to_string(),
+    };
     let init = format!(
         r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -418,15 +536,7 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 for m in {modules}; do insmod /modules/$m || echo "insmod $m failed"; done
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 host /mnt
-for d in proc sys dev; do mount --bind /$d /mnt/$d; done
-mount -t tmpfs tmp /mnt/tmp
-mount -t tmpfs run /mnt/run
-mount -t bpf bpf /mnt/sys/fs/bpf
-# No kernel BTF, as on stock OpenWrt: dnssink must never need /sys/kernel/btf/vmlinux.
-mount -t tmpfs nobtf /mnt/sys/kernel/btf
-[ -e /mnt/sys/kernel/btf/vmlinux ] && echo "DNSSINK-BTF present" || echo "DNSSINK-BTF hidden"
-echo "DNSSINK-KERNEL $(uname -r)"
-chroot /mnt /bin/bash /proc/1/root/cmd
+{run_cmd}
 echo "DNSSINK-RESULT $?"
 poweroff -f
 "#,
@@ -477,15 +587,26 @@ fn add_module(deps: &str, name: &str, order: &mut Vec<String>) {
 ///
 /// Software emulation (TCG) by default: on the nested VMs seen here KVM guests hang before
 /// their first line. `DNSSINK_QEMU_ACCEL=kvm` asks for KVM.
-fn boot(k: &Kernel, initrd: &Path, log: &Path) -> Result<String> {
+fn boot(k: &Kernel, arch: Arch, initrd: &Path, log: &Path) -> Result<String> {
     let accel = std::env::var("DNSSINK_QEMU_ACCEL").unwrap_or_else(|_| "tcg".into());
     let mut cmd = Command::new("timeout");
-    cmd.arg("3600").arg("qemu-system-x86_64");
-    if accel == "kvm" {
-        cmd.args(["-enable-kvm", "-cpu", "host,arch-capabilities=off"]);
-    } else {
-        cmd.args(["-accel", "tcg,thread=multi", "-cpu", "max"]);
-    }
+    cmd.arg("3600");
+    let console = match arch {
+        Arch::Amd64 => {
+            cmd.arg("qemu-system-x86_64");
+            if accel == "kvm" {
+                cmd.args(["-enable-kvm", "-cpu", "host,arch-capabilities=off"]);
+            } else {
+                cmd.args(["-accel", "tcg,thread=multi", "-cpu", "max"]);
+            }
+            "ttyS0"
+        }
+        Arch::Arm64 => {
+            cmd.args(["qemu-system-aarch64", "-M", "virt", "-cpu", "max"]);
+            cmd.args(["-accel", "tcg,thread=multi"]);
+            "ttyAMA0"
+        }
+    };
     let file = std::fs::File::create(log)?;
     let status = cmd
         .args(["-m", "2048", "-smp", "2"])
@@ -502,14 +623,14 @@ fn boot(k: &Kernel, initrd: &Path, log: &Path) -> Result<String> {
         .arg(initrd)
         .args([
             "-append",
-            "console=ttyS0 panic=-1 quiet loglevel=3",
+            &format!("console={console} panic=-1 quiet loglevel=3"),
             "-virtfs",
             "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap",
         ])
         .stdout(file.try_clone()?)
         .stderr(file)
         .status()
-        .context("running qemu-system-x86_64")?;
+        .context("running qemu")?;
     let text = std::fs::read_to_string(log)?;
     if !text.contains("DNSSINK-KERNEL") {
         bail!(

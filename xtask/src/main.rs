@@ -46,7 +46,12 @@ enum Cmd {
     /// Run every fuzz target (cargo-fuzz, nightly) from its committed seed corpus.
     /// Boot the program in qemu on other kernels (Debian's 6.1 and 6.12) and run the
     /// test_run suites there.
-    Kernels,
+    Kernels {
+        /// The guests' architecture: amd64 (Debian 11 to 13), or arm64 (Debian 12 and 13,
+        /// the static aarch64 build).
+        #[arg(long, value_enum, default_value = "amd64")]
+        arch: kernels::Arch,
+    },
     Fuzz {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
@@ -84,9 +89,9 @@ fn main() {
         Cmd::Dist { target } => dist_targets(&target).map(|_| ()),
         Cmd::Cross => cross(),
         Cmd::Fuzz { time } => fuzz(time),
-        Cmd::Kernels => ensure_setup()
+        Cmd::Kernels { arch } => ensure_setup()
             .and_then(|_| ensure_root("cargo xtask kernels"))
-            .and_then(|_| kernels::kernels()),
+            .and_then(|_| kernels::kernels(arch)),
     };
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");

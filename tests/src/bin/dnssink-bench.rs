@@ -32,7 +32,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, bail, ensure};
 use aya::programs::{TestRun as _, TestRunOptions, Xdp, XdpMode};
 use dnssink_tests::{
     frame,
@@ -69,6 +69,85 @@ struct Row {
     /// CPU per answered query: bpf_stats for the XDP peers; for the resolvers, their process
     /// CPU time over the capacity run, divided by the answers.
     cpu_ns: Option<f64>,
+    /// dnssink's memory cgroup ([`MemCg`]): its peak while attaching, its peak while
+    /// reloading the same list, and what it holds once loaded.
+    cg_attach: Option<u64>,
+    cg_reload: Option<u64>,
+    cg_after: Option<u64>,
+}
+
+/// A memory cgroup of the bench's own, which dnssink runs in from its first instruction: its
+/// peak counts the process and the BPF maps it creates together (the kernel charges a map to
+/// its creator's cgroup), which is what a router must have free. cgroup v1's memory
+/// controller (`memory.max_usage_in_bytes`, which can be reset for the reload), or v2's
+/// `memory.peak`.
+struct MemCg {
+    dir: PathBuf,
+    v2: bool,
+}
+
+impl MemCg {
+    fn new() -> Result<Option<MemCg>> {
+        let name = format!("dnssink-bench-{}", std::process::id());
+        let (base, v2) = if Path::new("/sys/fs/cgroup/memory/memory.usage_in_bytes").exists() {
+            (PathBuf::from("/sys/fs/cgroup/memory"), false)
+        } else if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+            (PathBuf::from("/sys/fs/cgroup"), true)
+        } else {
+            return Ok(None);
+        };
+        let dir = base.join(name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Some(MemCg { dir, v2 }))
+    }
+
+    fn read(&self, v1: &str, v2: &str) -> Result<u64> {
+        let f = self.dir.join(if self.v2 { v2 } else { v1 });
+        Ok(std::fs::read_to_string(&f)
+            .with_context(|| format!("reading {}", f.display()))?
+            .trim()
+            .parse()?)
+    }
+
+    fn peak(&self) -> Result<u64> {
+        self.read("memory.max_usage_in_bytes", "memory.peak")
+    }
+
+    fn usage(&self) -> Result<u64> {
+        self.read("memory.usage_in_bytes", "memory.current")
+    }
+
+    /// Starts the peak again from now; false where it cannot be (v2's is per reader).
+    fn reset_peak(&self) -> bool {
+        !self.v2 && std::fs::write(self.dir.join("memory.max_usage_in_bytes"), "0").is_ok()
+    }
+
+    /// `cmd`, run inside this cgroup from its start: a shell puts itself in and execs it.
+    fn wrap(&self, cmd: &Command) -> Command {
+        let mut w = Command::new("sh");
+        w.arg("-c")
+            .arg(format!(
+                "echo $$ > '{}' && exec \"$@\"",
+                self.dir.join("cgroup.procs").display()
+            ))
+            .arg("sh")
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => w.env(k, v),
+                None => w.env_remove(k),
+            };
+        }
+        w
+    }
+}
+
+impl Drop for MemCg {
+    fn drop(&mut self) {
+        // Empty once its processes have ended.
+        let _ = std::fs::remove_dir(&self.dir);
+    }
 }
 
 struct Settings {
@@ -185,10 +264,12 @@ impl Row {
     fn line(&self) -> String {
         let f = |v: Option<f64>, d: usize| v.map_or("-".into(), |v| format!("{v:.d$}"));
         format!(
-            "{}: load {}s, mem {} MB, {} qps (loss {}%), latency avg {} us p99 {} us, {} ns/pkt",
+            "{}: load {}s, mem {} MB (cgroup peak attach {} / reload {} MB), {} qps (loss {}%), latency avg {} us p99 {} us, {} ns/pkt",
             self.peer,
             f(self.load_s, 2),
             f(self.mem_bytes.map(|b| b as f64 / 1e6), 1),
+            f(self.cg_attach.map(|b| b as f64 / 1e6), 1),
+            f(self.cg_reload.map(|b| b as f64 / 1e6), 1),
             f(self.qps, 0),
             f(self.loss.map(|l| l * 100.0), 1),
             f(self.lat_avg_us, 1),
@@ -375,10 +456,22 @@ impl BenchLab {
                 let mut cmd = self.gateway.dnssink()?;
                 cmd.args(["attach", "lan0", "--mode", "native", "--blocklist"])
                     .arg(list);
+                // The list in the page cache first, charged to the bench, not to dnssink.
+                std::fs::read(list)?;
+                let cg = MemCg::new()?;
+                let cmd = match &cg {
+                    Some(cg) => cg.wrap(&cmd),
+                    None => cmd,
+                };
                 let t = Instant::now();
                 let mut p = Proc::spawn("dnssink", cmd)?;
                 let line = p.wait_for("dnssink: attached", Duration::from_secs(600))?;
                 row.load_s = Some(t.elapsed().as_secs_f64());
+                if let Some(cg) = &cg {
+                    row.cg_attach = Some(cg.peak()?);
+                    std::thread::sleep(Duration::from_millis(300));
+                    row.cg_after = Some(cg.usage()?);
+                }
                 std::thread::sleep(Duration::from_millis(300));
                 let prog = line
                     .split("program id ")
@@ -407,6 +500,17 @@ impl BenchLab {
                 row.ns_mix = Some(self.ns_per_pkt(id, mix, None, set)?);
                 row.cpu_ns = row.ns_per_pkt;
                 row.ns_other = Some(self.ns_per_pkt(id, blocked, Some(5353), set)?);
+                // A reload of the same list: the next table is built beside the live one.
+                if let Some(cg) = cg.as_ref().filter(|cg| cg.reset_peak()) {
+                    let mut r = self.gateway.dnssink()?;
+                    let out = r.args(["reload", "lan0"]).output()?;
+                    ensure!(
+                        out.status.success(),
+                        "dnssink reload: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    row.cg_reload = Some(cg.peak()?);
+                }
                 p.stop()?;
                 row.ns_test_run = Some(test_run_ns(names)?);
             }
@@ -664,18 +768,25 @@ fn test_run_ns(names: &[String]) -> Result<f64> {
 fn report(rows: &[Row]) -> (String, String) {
     let f = |v: Option<f64>, d: usize| v.map_or(String::new(), |v| format!("{v:.d$}"));
     let mut md = String::from(
-        "| peer | scenario | rules | load (s) | memory (MB) | qps | loss | lat min/avg/p99 (us) | ns/pkt blocked | allowed | other | mix | CPU ns/answer | test_run ns |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| peer | scenario | rules | load (s) | memory (MB) | cgroup peak attach / reload, after (MB) | qps | loss | lat min/avg/p99 (us) | ns/pkt blocked | allowed | other | mix | CPU ns/answer | test_run ns |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut objects = Vec::new();
     for r in rows {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {}/{}/{} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {}/{}/{} | {} | {} | {} | {} | {} | {} |",
             r.peer,
             r.scenario,
             r.rules,
             f(r.load_s, 2),
             f(r.mem_bytes.map(|b| b as f64 / 1e6), 1),
+            match (r.cg_attach, r.cg_reload, r.cg_after) {
+                (None, None, None) => String::new(),
+                (a, b, c) => {
+                    let mb = |v: Option<u64>| f(v.map(|b| b as f64 / 1e6), 1);
+                    format!("{} / {}, {}", mb(a), mb(b), mb(c))
+                }
+            },
             f(r.qps, 0),
             r.loss
                 .map_or(String::new(), |l| format!("{:.1}%", l * 100.0)),
@@ -691,7 +802,7 @@ fn report(rows: &[Row]) -> (String, String) {
         );
         let j = |v: Option<f64>| v.map_or("null".into(), |v| format!("{v:.3}"));
         objects.push(format!(
-            "  {{\"peer\": \"{}\", \"scenario\": \"{}\", \"rules\": {}, \"qps\": {}, \"loss\": {}, \"lat_avg_us\": {}, \"lat_p99_us\": {}, \"mem_bytes\": {}, \"load_s\": {}, \"ns_per_pkt\": {}, \"lat_min_us\": {}, \"ns_per_pkt_allowed\": {}, \"ns_per_pkt_other\": {}, \"ns_test_run\": {}, \"ns_per_pkt_mix\": {}, \"cpu_ns_per_answer\": {}, \"kernel_bytes\": {}}}",
+            "  {{\"peer\": \"{}\", \"scenario\": \"{}\", \"rules\": {}, \"qps\": {}, \"loss\": {}, \"lat_avg_us\": {}, \"lat_p99_us\": {}, \"mem_bytes\": {}, \"load_s\": {}, \"ns_per_pkt\": {}, \"lat_min_us\": {}, \"ns_per_pkt_allowed\": {}, \"ns_per_pkt_other\": {}, \"ns_test_run\": {}, \"ns_per_pkt_mix\": {}, \"cpu_ns_per_answer\": {}, \"kernel_bytes\": {}, \"cgroup_peak_attach_bytes\": {}, \"cgroup_peak_reload_bytes\": {}, \"cgroup_after_bytes\": {}}}",
             r.peer,
             r.scenario,
             r.rules,
@@ -709,6 +820,9 @@ fn report(rows: &[Row]) -> (String, String) {
             j(r.ns_mix),
             j(r.cpu_ns),
             r.kernel_bytes.map_or("null".into(), |b| b.to_string()),
+            r.cg_attach.map_or("null".into(), |b| b.to_string()),
+            r.cg_reload.map_or("null".into(), |b| b.to_string()),
+            r.cg_after.map_or("null".into(), |b| b.to_string()),
         ));
     }
     md.push_str(&targets(rows));

@@ -376,12 +376,7 @@ impl Lab {
              ip -6 addr add {GW6}/64 dev {BRIDGE} nodad"
         ))?;
         for (ns, host) in [(&client, "2"), (&second, "3")] {
-            let ifc = CLIENT_IF;
-            ns.sh(&format!(
-                "ip link set {ifc} up
-                 ip addr add 198.18.0.{host}/24 dev {ifc}
-                 ip -6 addr add 2001:db8::{host}/64 dev {ifc} nodad"
-            ))?;
+            lan_address(ns, host)?;
         }
         let mut lab = Lab {
             procs: Vec::new(),
@@ -401,12 +396,7 @@ impl Lab {
         let gateway = Netns::new("gw")?;
         veth(&client, CLIENT_IF, &gateway, GATEWAY_IF)?;
         for (ns, host) in [(&client, "2"), (&gateway, "1")] {
-            let ifc = CLIENT_IF;
-            ns.sh(&format!(
-                "ip link set {ifc} up
-                 ip addr add 198.18.0.{host}/24 dev {ifc}
-                 ip -6 addr add 2001:db8::{host}/64 dev {ifc} nodad"
-            ))?;
+            lan_address(ns, host)?;
         }
         let mut lab = Lab {
             procs: Vec::new(),
@@ -501,6 +491,17 @@ pub fn dig_from(ns: &Netns, server: &str, name: &str, qtype: &str, opts: &[&str]
         ])
         .args(opts))?;
     Dig::parse(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Brings up `ns`'s LAN interface ([`CLIENT_IF`]) as host `host` of 198.18.0.0/24 and
+/// 2001:db8::/64.
+fn lan_address(ns: &Netns, host: &str) -> Result<()> {
+    let ifc = CLIENT_IF;
+    ns.sh(&format!(
+        "ip link set {ifc} up
+         ip addr add 198.18.0.{host}/24 dev {ifc}
+         ip -6 addr add 2001:db8::{host}/64 dev {ifc} nodad"
+    ))
 }
 
 /// A veth pair from `a` (named `a_if`) to `b` (named `b_if`), made in place so that the root

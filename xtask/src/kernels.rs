@@ -329,24 +329,7 @@ fn fetch(dir: &Path, apt: &Apt, pattern: &str) -> Result<Kernel> {
         .with_context(|| format!("no package matches {pattern}"))?;
     let unpacked = dir.join(name);
     if !unpacked.join("boot").exists() {
-        run(
-            &format!("apt-get download {name}"),
-            apt.cmd("apt-get").args(["download", name]).current_dir(dir),
-        )?;
-        let deb = std::fs::read_dir(dir)?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&format!("{name}_")) && n.ends_with(".deb"))
-            })
-            .context("the downloaded package")?;
-        run(
-            "unpack",
-            Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked),
-        )?;
-        std::fs::remove_file(deb)?;
+        download(dir, apt, name, &unpacked)?;
     }
     let vmlinuz = std::fs::read_dir(unpacked.join("boot"))?
         .flatten()
@@ -386,6 +369,30 @@ fn fetch(dir: &Path, apt: &Apt, pattern: &str) -> Result<Kernel> {
     })
 }
 
+/// Downloads package `name` with `apt` into `dir`, unpacks it into `into`, and removes the
+/// package file.
+fn download(dir: &Path, apt: &Apt, name: &str, into: &Path) -> Result<()> {
+    run(
+        &format!("apt-get download {name}"),
+        apt.cmd("apt-get").args(["download", name]).current_dir(dir),
+    )?;
+    let deb = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{name}_")) && n.ends_with(".deb"))
+        })
+        .with_context(|| format!("the downloaded {name}"))?;
+    run(
+        "unpack",
+        Command::new("dpkg-deb").arg("-x").arg(&deb).arg(into),
+    )?;
+    std::fs::remove_file(deb)?;
+    Ok(())
+}
+
 /// busybox-static for the guests' architecture, from `apt`'s mirror, unpacked once.
 fn fetch_busybox(dir: &Path, apt: &Apt) -> Result<PathBuf> {
     let unpacked = dir.join("busybox-arm64");
@@ -397,26 +404,7 @@ fn fetch_busybox(dir: &Path, apt: &Apt) -> Result<PathBuf> {
             .find(|p| p.is_file())
     };
     if found().is_none() {
-        run(
-            "apt-get download busybox-static (arm64)",
-            apt.cmd("apt-get")
-                .args(["download", "busybox-static"])
-                .current_dir(dir),
-        )?;
-        let deb = std::fs::read_dir(dir)?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("busybox-static_") && n.ends_with(".deb"))
-            })
-            .context("the downloaded busybox-static")?;
-        run(
-            "unpack",
-            Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked),
-        )?;
-        std::fs::remove_file(deb)?;
+        download(dir, apt, "busybox-static", &unpacked)?;
     }
     found().context("no busybox in busybox-static")
 }

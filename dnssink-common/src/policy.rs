@@ -57,14 +57,16 @@ pub const fn dns_udp(enforce: bool, to_resolver: bool) -> Option<u32> {
 ///   or [`PASS`]
 /// - `pass_unparsed`: --pass-unparsed
 ///
-/// Fail closed: a blocked name from a source outside the clients is dropped, and so is a
+/// Fail closed: a blocked name from a source outside the clients is dropped, and so is one
+/// whose answer could not be sent (`TX_FAILED`: the frame could not be resized for it), and a
 /// query that cannot be parsed, which could carry a blocked name to the resolver.
 ///
 /// Plain numbers rather than options: the payload of a `None` is undefined, and a spill of it
 /// reads an uninitialised register, which older verifiers refuse (6.12 did).
 #[inline(always)]
 pub const fn unanswered(why: u32, policy: u32, pass_unparsed: bool) -> u32 {
-    if why == c::FOREIGN_CLIENT {
+    // Both are blocked names: never passed, whatever the policy or --pass-unparsed.
+    if why == c::FOREIGN_CLIENT || why == c::TX_FAILED {
         return why;
     }
     if policy != PASS {
@@ -174,6 +176,13 @@ mod tests {
         assert_eq!(
             unanswered(c::FOREIGN_CLIENT, c::DROP_DNS_UDP, true),
             c::FOREIGN_CLIENT
+        );
+        // A blocked name whose answer could not be sent: dropped, whatever else.
+        assert_eq!(unanswered(c::TX_FAILED, PASS, true), c::TX_FAILED);
+        assert_eq!(unanswered(c::TX_FAILED, PASS, false), c::TX_FAILED);
+        assert_eq!(
+            unanswered(c::TX_FAILED, c::DROP_DNS_UDP, true),
+            c::TX_FAILED
         );
         // Another resolver: dropped.
         assert_eq!(
